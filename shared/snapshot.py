@@ -1,0 +1,111 @@
+"""Config snapshot schema: everything a data plane needs to serve, shipped as one signed object.
+
+New fields always get defaults so that older data planes keep decoding newer snapshots.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class TeamSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    id: str
+    name: str
+
+
+class KeySpec(msgspec.Struct, frozen=True):
+    """An active API key. Revoked keys are not shipped at all."""
+
+    id: str
+    public_id: str
+    secret_hash: str  # hex HMAC-SHA256(pepper, secret); the secret itself never leaves the creator
+    environment: str
+    team_id: str
+    user_id: str | None = None
+    application_id: str | None = None
+    expires_at: int | None = None  # unix seconds
+    models: list[str] | None = None  # route names this key may call; None means every route
+
+
+class ProviderSpec(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    kind: str  # one of shared.snapshot.PROVIDER_KINDS
+    base_url: str
+    sealed_credentials: bytes | None = None  # AES-256-GCM, see shared.sealing
+
+
+class DeploymentSpec(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    provider_id: str
+    model: str  # the upstream model name
+    timeout_seconds: float = 60.0
+
+
+class RouteSpec(msgspec.Struct, frozen=True):
+    id: str
+    name: str  # what clients put in `model`
+    deployment_ids: list[str]  # targets in priority order
+    environments: list[str] = []  # environment names allowed; empty means all
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    version: int
+    created_at: int  # unix milliseconds
+    teams: list[TeamSpec] = []
+    keys: list[KeySpec] = []
+    providers: list[ProviderSpec] = []
+    deployments: list[DeploymentSpec] = []
+    routes: list[RouteSpec] = []
+
+
+class SnapshotPointer(msgspec.Struct, frozen=True):
+    """The KV value that names the newest snapshot object."""
+
+    version: int
+    object: str
+    sha256: str  # hex digest of the object bytes
+    signature: bytes  # Ed25519 over the object bytes
+    content_sha256: str  # hex digest of the snapshot content without version and time
+    published_at: int  # unix milliseconds
+
+
+class DataPlaneStatus(msgspec.Struct, frozen=True):
+    instance: str
+    version: int | None
+    stale: bool
+    last_error: str | None
+    reported_at: int  # unix milliseconds
+
+
+PROVIDER_KINDS = ("openai", "openai_compatible", "mock")
+
+
+class SnapshotInvalidError(ValueError):
+    """A snapshot whose references do not resolve."""
+
+
+def check_consistency(snapshot: Snapshot) -> None:
+    """Raise SnapshotInvalidError unless every reference inside the snapshot resolves."""
+    team_ids = {t.id for t in snapshot.teams}
+    provider_ids = {p.id for p in snapshot.providers}
+    deployment_ids = {d.id for d in snapshot.deployments}
+    route_names = [r.name for r in snapshot.routes]
+    if len(set(route_names)) != len(route_names):
+        raise SnapshotInvalidError("duplicate route names")
+    for provider in snapshot.providers:
+        if provider.kind not in PROVIDER_KINDS:
+            raise SnapshotInvalidError(f"provider {provider.id} has unknown kind {provider.kind!r}")
+    for key in snapshot.keys:
+        if key.team_id not in team_ids:
+            raise SnapshotInvalidError(f"key {key.public_id} references unknown team {key.team_id}")
+    for deployment in snapshot.deployments:
+        if deployment.provider_id not in provider_ids:
+            raise SnapshotInvalidError(f"deployment {deployment.id} references unknown provider")
+    for route in snapshot.routes:
+        if not route.deployment_ids:
+            raise SnapshotInvalidError(f"route {route.name} has no targets")
+        missing = [d for d in route.deployment_ids if d not in deployment_ids]
+        if missing:
+            raise SnapshotInvalidError(f"route {route.name} references unknown deployments {missing}")
