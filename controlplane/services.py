@@ -1,16 +1,80 @@
-"""Background services of the control plane (NATS connection, snapshot publisher), run in the app's lifespan."""
+"""Background services of the control plane, run in the app's lifespan: the NATS connection (made in the
+background so the admin API serves while NATS is down) and the snapshot publisher."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from controlplane.settings import ControlPlaneSettings
+from controlplane.snapshots.publisher import SnapshotPublisher, take_publisher_lock
+from shared.buckets import make_buckets
+from shared.crypto import load_signing_key
+from shared.transport import SnapshotStore
+
+log = structlog.get_logger("controlplane.services")
+
+_LOCK_RETRY_SECONDS = 5.0
+
+
+async def _connect(settings: ControlPlaneSettings) -> tuple[NATS, SnapshotStore]:
+    delay = 0.2
+    while True:
+        try:
+            client = await nats.connect(
+                settings.nats_url, name="waypost-controlplane", max_reconnect_attempts=-1, connect_timeout=2,
+                allow_reconnect=True,
+            )
+            store = await SnapshotStore.create(client.jetstream(), make_buckets(settings.nats_prefix))
+            log.info("nats_connected", url=settings.nats_url)
+            return client, store
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            log.warning("nats_connect_failed", url=settings.nats_url, error=repr(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _publish_forever(settings: ControlPlaneSettings, state: Any, store: SnapshotStore) -> None:
+    engine: AsyncEngine = state.engine
+    publisher = SnapshotPublisher(
+        sessionmaker=state.sessionmaker,
+        store=store,
+        signing_key=load_signing_key(settings.signing_key),
+        debounce_seconds=settings.publish_debounce_seconds,
+    )
+    async with engine.connect() as lock_connection:
+        while not await take_publisher_lock(lock_connection):
+            await asyncio.sleep(_LOCK_RETRY_SECONDS)
+        log.info("publisher_started")
+        await publisher.run()
+
+
+async def _run(settings: ControlPlaneSettings, state: Any) -> None:
+    client, store = await _connect(settings)
+    state.nats = client
+    state.snapshot_store = store
+    await _publish_forever(settings, state, store)
 
 
 @asynccontextmanager
 async def run_background_services(settings: ControlPlaneSettings, state: Any) -> AsyncIterator[None]:
     """Connect to NATS and run the snapshot publisher for as long as the app lives."""
+    state.nats = None
     state.snapshot_store = None
-    yield
+    task = asyncio.create_task(_run(settings, state), name="controlplane-background")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if state.nats is not None:
+            await state.nats.close()

@@ -18,6 +18,9 @@ from tests.services import OwnNats, nats_server_url, postgres_server_url, unique
 
 
 class TestSecrets(msgspec.Struct, frozen=True):
+    """The three secrets a deployment needs, generated once per test run."""
+
+    __test__ = False  # not a test class, despite its name
     secret_key: str
     signing_key: str
     verify_key: str

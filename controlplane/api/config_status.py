@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.transport import SnapshotStore
 
-async def config_status(request: Request) -> JSONResponse:
-    return JSONResponse({"published_version": None, "dataplanes": []})
+
+class DataPlaneStatusRead(msgspec.Struct, frozen=True):
+    instance: str
+    applied_version: int | None
+    stale: bool
+    in_sync: bool
+    last_error: str | None
+    reported_at: datetime
+
+
+class ConfigStatusRead(msgspec.Struct, frozen=True):
+    nats_connected: bool
+    published_version: int | None
+    published_at: datetime | None
+    dataplanes: list[DataPlaneStatusRead]
+
+
+def _from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+
+
+async def read_config_status(store: SnapshotStore | None) -> ConfigStatusRead:
+    if store is None:
+        return ConfigStatusRead(nats_connected=False, published_version=None, published_at=None, dataplanes=[])
+    pointer = await store.read_pointer()
+    published = pointer.version if pointer else None
+    dataplanes = [
+        DataPlaneStatusRead(
+            instance=s.instance,
+            applied_version=s.version,
+            stale=s.stale,
+            in_sync=published is not None and s.version == published and not s.stale,
+            last_error=s.last_error,
+            reported_at=_from_ms(s.reported_at),
+        )
+        for s in sorted(await store.read_statuses(), key=lambda s: s.instance)
+    ]
+    return ConfigStatusRead(
+        nats_connected=True,
+        published_version=published,
+        published_at=_from_ms(pointer.published_at) if pointer else None,
+        dataplanes=dataplanes,
+    )
+
+
+async def config_status(request: Request) -> Response:
+    status = await read_config_status(request.app.state.snapshot_store)
+    return Response(msgspec.json.encode(status), media_type="application/json")
 
 
 routes = [Route("/config/status", config_status, methods=["GET"])]

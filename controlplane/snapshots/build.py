@@ -1,0 +1,92 @@
+"""Build a consistent config snapshot from the database in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.db.models import ConfigRevision, Deployment, Environment, Key, Provider, Route, Team
+from shared.snapshot import (
+    DeploymentSpec,
+    KeySpec,
+    ProviderSpec,
+    RouteSpec,
+    Snapshot,
+    TeamSpec,
+    check_consistency,
+)
+
+# One consistent view of every table; SQLite's only snapshot-isolated level is SERIALIZABLE.
+_ISOLATION = {"postgresql": "REPEATABLE READ", "sqlite": "SERIALIZABLE"}
+
+
+def _unix(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+async def read_revision(session: AsyncSession) -> int:
+    return (await session.execute(select(ConfigRevision.revision).where(ConfigRevision.id == 1))).scalar_one()
+
+
+async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
+    """Read every config table in one snapshot-isolated transaction; validate references before returning.
+
+    The caller passes a session with no transaction begun; this function owns the read-only transaction.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    async with session.begin():
+        await session.connection(execution_options={"isolation_level": _ISOLATION.get(dialect, "REPEATABLE READ")})
+        version = await read_revision(session)
+        teams = (await session.scalars(select(Team).order_by(Team.id))).all()
+        environments = {e.id: e.name for e in (await session.scalars(select(Environment))).all()}
+        keys = (
+            await session.scalars(select(Key).where(Key.revoked_at.is_(None)).order_by(Key.public_id))
+        ).all()
+        providers = (await session.scalars(select(Provider).order_by(Provider.id))).all()
+        deployments = (await session.scalars(select(Deployment).order_by(Deployment.id))).all()
+        routes = (await session.scalars(select(Route).order_by(Route.name))).all()
+        snapshot = Snapshot(
+            version=version,
+            created_at=int(now.timestamp() * 1000),
+            teams=[TeamSpec(id=t.id, name=t.name) for t in teams],
+            keys=[
+                KeySpec(
+                    id=k.id,
+                    public_id=k.public_id,
+                    secret_hash=k.secret_hash,
+                    environment=environments[k.environment_id],
+                    team_id=k.team_id,
+                    user_id=k.user_id,
+                    application_id=k.application_id,
+                    expires_at=_unix(k.expires_at),
+                    models=k.models,
+                )
+                for k in keys
+                if k.expires_at is None or k.expires_at > now
+            ],
+            providers=[
+                ProviderSpec(
+                    id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, sealed_credentials=p.credentials_sealed
+                )
+                for p in providers
+            ],
+            deployments=[
+                DeploymentSpec(
+                    id=d.id, name=d.name, provider_id=d.provider_id, model=d.model, timeout_seconds=d.timeout_seconds
+                )
+                for d in deployments
+            ],
+            routes=[
+                RouteSpec(
+                    id=r.id,
+                    name=r.name,
+                    deployment_ids=[t.deployment_id for t in r.targets],
+                    environments=sorted(environments[e.environment_id] for e in r.environments),
+                )
+                for r in routes
+            ],
+        )
+    check_consistency(snapshot)
+    return snapshot

@@ -1,0 +1,114 @@
+"""The snapshot publisher: wakes when config_revision moves, debounces, and publishes a signed snapshot to
+JetStream only when the content changed. On PostgreSQL, one control plane at a time publishes (advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from controlplane.snapshots.build import build_snapshot, read_revision
+from shared.codec import content_digest, encode_snapshot, sign
+from shared.snapshot import SnapshotInvalidError, SnapshotPointer
+from shared.transport import SNAPSHOT_HISTORY, SnapshotStore
+
+log = structlog.get_logger("controlplane.publisher")
+
+PUBLISHER_LOCK_ID = 0x5741_5950  # "WAYP": the PostgreSQL advisory lock held by the publishing control plane
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SnapshotPublisher:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        store: SnapshotStore,
+        signing_key: Ed25519PrivateKey,
+        debounce_seconds: float,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._store = store
+        self._signing_key = signing_key
+        self._debounce = debounce_seconds
+        self._clock = clock
+        self._published_content: str | None = None
+
+    async def publish_if_changed(self) -> SnapshotPointer | None:
+        """Build a snapshot; publish it if its content differs from the newest published one."""
+        if self._published_content is None:
+            current = await self._store.read_pointer()
+            self._published_content = current.content_sha256 if current else ""
+        async with self._sessionmaker() as session:
+            snapshot = await build_snapshot(session, now=self._clock())
+        digest = content_digest(snapshot)
+        if digest == self._published_content:
+            return None
+        data = encode_snapshot(snapshot)
+        pointer = SnapshotPointer(
+            version=snapshot.version,
+            object=f"snapshot-{snapshot.version}",
+            sha256=hashlib.sha256(data).hexdigest(),
+            signature=sign(self._signing_key, data),
+            content_sha256=digest,
+            published_at=int(self._clock().timestamp() * 1000),
+        )
+        await self._store.put_snapshot(data, pointer)
+        self._published_content = digest
+        log.info("snapshot_published", version=pointer.version, bytes=len(data), keys=len(snapshot.keys),
+                 routes=len(snapshot.routes))
+        await self._prune(keep=pointer.object)
+        return pointer
+
+    async def _prune(self, *, keep: str) -> None:
+        infos = await self._store.snapshots.list(ignore_deletes=True)
+        names = sorted(
+            (i.name for i in infos if i.name and i.name.startswith("snapshot-") and i.name[9:].isdigit()),
+            key=lambda name: int(name[9:]),
+        )
+        for name in names[:-SNAPSHOT_HISTORY]:
+            if name != keep:
+                await self._store.delete_object(name)
+
+    async def run(self) -> None:
+        """Publish on every revision change, debounced, for as long as the task lives."""
+        seen_revision: int | None = None
+        while True:
+            try:
+                async with self._sessionmaker() as session:
+                    revision = await read_revision(session)
+                if revision != seen_revision:
+                    await asyncio.sleep(self._debounce)  # let a burst of admin changes settle into one snapshot
+                    await self.publish_if_changed()
+                    seen_revision = revision
+            except SnapshotInvalidError as exc:
+                log.error("snapshot_invalid", error=str(exc))
+                seen_revision = revision
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep publishing after transient NATS or database failures
+                log.warning("snapshot_publish_failed", error=repr(exc))
+                await asyncio.sleep(1.0)
+            await asyncio.sleep(self._debounce)
+
+
+async def take_publisher_lock(connection: AsyncConnection) -> bool:
+    """Try to take the session-level publisher lock on this connection (PostgreSQL); other backends always win.
+
+    The lock lives as long as the connection, so the caller keeps the connection open while publishing.
+    """
+    if connection.dialect.name != "postgresql":
+        return True
+    result = await connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": PUBLISHER_LOCK_ID})
+    await connection.commit()
+    return bool(result.scalar_one())
