@@ -30,7 +30,10 @@ async def _connect(settings: ControlPlaneSettings) -> tuple[NATS, SnapshotStore]
     while True:
         try:
             client = await nats.connect(
-                settings.nats_url, name="waypost-controlplane", max_reconnect_attempts=-1, connect_timeout=2,
+                settings.nats_url,
+                name="waypost-controlplane",
+                max_reconnect_attempts=-1,
+                connect_timeout=2,
                 allow_reconnect=True,
             )
             store = await SnapshotStore.create(client.jetstream(), make_buckets(settings.nats_prefix))

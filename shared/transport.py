@@ -3,6 +3,7 @@ one, and a KV bucket with a TTL holds each data plane's status. Both planes use 
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 from nats.js import JetStreamContext
@@ -31,9 +32,7 @@ class SnapshotStore:
         config = await js.create_key_value(
             KeyValueConfig(bucket=buckets.config, history=SNAPSHOT_HISTORY, storage=StorageType.FILE)
         )
-        snapshots = await js.create_object_store(
-            buckets.snapshots, ObjectStoreConfig(storage=StorageType.FILE)
-        )
+        snapshots = await js.create_object_store(buckets.snapshots, ObjectStoreConfig(storage=StorageType.FILE))
         status = await js.create_key_value(
             KeyValueConfig(bucket=buckets.status, ttl=STATUS_TTL_SECONDS, storage=StorageType.FILE)
         )
@@ -66,10 +65,8 @@ class SnapshotStore:
         return buffer.getvalue()
 
     async def delete_object(self, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):
             await self.snapshots.delete(name)
-        except NotFoundError:
-            pass
 
     async def report_status(self, status: DataPlaneStatus) -> None:
         await self.status.put(status.instance, encode_json(status))

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import msgspec
 import nats
 import pytest
 from sqlalchemy.engine import make_url
 
 from controlplane.db import migrate
-from shared.crypto import new_b64_key, public_key_b64, load_signing_key
+from shared.crypto import load_signing_key, new_b64_key, public_key_b64
 from tests.services import OwnNats, nats_server_url, postgres_server_url, unique_name
 
 
@@ -96,8 +96,9 @@ async def nats_prefix(nats_url: str) -> AsyncIterator[str]:
     try:
         js = connection.jetstream()
         for stream in await js.streams_info():
-            if prefix in stream.config.name:
-                await js.delete_stream(stream.config.name)
+            name = stream.config.name or ""
+            if prefix in name:
+                await js.delete_stream(name)
     finally:
         await connection.close()
 

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env().ping()
         return True
@@ -51,7 +51,7 @@ def postgres_server_url() -> Iterator[str]:
     elif port_open("127.0.0.1", 5432):
         yield "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     elif _docker_answers():
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+        from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver="asyncpg") as container:
             yield container.get_connection_url()
@@ -67,9 +67,9 @@ def nats_server_url() -> Iterator[str]:
     elif port_open("127.0.0.1", 4222):
         yield "nats://127.0.0.1:4222"
     elif _docker_answers():
-        from testcontainers.nats import NatsContainer  # type: ignore[import-untyped]
+        from testcontainers.community.nats import NatsContainer
 
-        with NatsContainer("nats:2.10-alpine", "-js") as container:
+        with NatsContainer("nats:2.10-alpine", jetstream=True) as container:
             yield container.nats_uri()
     else:
         pytest.fail("NATS not found: set WAYPOST_TEST_NATS_URL or run it on 127.0.0.1:4222", pytrace=False)

@@ -1,0 +1,1 @@
+"""The `waypost` command: runs the planes, the embedded all-in-one gateway, migrations and admin calls."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 from starlette.requests import Request
@@ -29,7 +29,7 @@ class ConfigStatusRead(msgspec.Struct, frozen=True):
 
 
 def _from_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
 async def read_config_status(store: SnapshotStore | None) -> ConfigStatusRead:

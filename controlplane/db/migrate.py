@@ -24,9 +24,7 @@ async def _run(database_url: str, action: str, revision: str) -> None:
     engine = make_engine(database_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(
-                lambda sync_conn: getattr(command, action)(alembic_config(sync_conn), revision)
-            )
+            await connection.run_sync(lambda sync_conn: getattr(command, action)(alembic_config(sync_conn), revision))
     finally:
         await engine.dispose()
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 
 def new_id() -> str:
@@ -17,7 +17,7 @@ def new_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -31,12 +31,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None or value.tzinfo is not None:
             return value
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -94,9 +94,7 @@ class Key(Base, Timestamped):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
     environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="RESTRICT"))
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), default=None)
-    application_id: Mapped[str | None] = mapped_column(
-        ForeignKey("applications.id", ondelete="RESTRICT"), default=None
-    )
+    application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id", ondelete="RESTRICT"), default=None)
     models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -141,9 +139,7 @@ class RouteTarget(Base):
 class RouteEnvironment(Base):
     __tablename__ = "route_environments"
     route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"), primary_key=True)
-    environment_id: Mapped[str] = mapped_column(
-        ForeignKey("environments.id", ondelete="RESTRICT"), primary_key=True
-    )
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id", ondelete="RESTRICT"), primary_key=True)
 
 
 class AdminToken(Base, Timestamped):

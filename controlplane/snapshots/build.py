@@ -41,9 +41,7 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
         version = await read_revision(session)
         teams = (await session.scalars(select(Team).order_by(Team.id))).all()
         environments = {e.id: e.name for e in (await session.scalars(select(Environment))).all()}
-        keys = (
-            await session.scalars(select(Key).where(Key.revoked_at.is_(None)).order_by(Key.public_id))
-        ).all()
+        keys = (await session.scalars(select(Key).where(Key.revoked_at.is_(None)).order_by(Key.public_id))).all()
         providers = (await session.scalars(select(Provider).order_by(Provider.id))).all()
         deployments = (await session.scalars(select(Deployment).order_by(Deployment.id))).all()
         routes = (await session.scalars(select(Route).order_by(Route.name))).all()

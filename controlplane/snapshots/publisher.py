@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,7 +24,7 @@ PUBLISHER_LOCK_ID = 0x5741_5950  # "WAYP": the PostgreSQL advisory lock held by 
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class SnapshotPublisher:
@@ -65,8 +65,13 @@ class SnapshotPublisher:
         )
         await self._store.put_snapshot(data, pointer)
         self._published_content = digest
-        log.info("snapshot_published", version=pointer.version, bytes=len(data), keys=len(snapshot.keys),
-                 routes=len(snapshot.routes))
+        log.info(
+            "snapshot_published",
+            version=pointer.version,
+            bytes=len(data),
+            keys=len(snapshot.keys),
+            routes=len(snapshot.routes),
+        )
         await self._prune(keep=pointer.object)
         return pointer
 

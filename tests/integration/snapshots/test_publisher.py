@@ -4,7 +4,7 @@ only when the content changed."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
@@ -54,13 +54,15 @@ async def _seed(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[str, st
             secret_hash="1" * 64,
             team_id=team.id,
             environment_id=dev.id,
-            expires_at=datetime.now(timezone.utc) - timedelta(minutes=1),
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
         )
         session.add_all([route, key, expired])
     return key.id, team.id
 
 
-def _publisher(sessionmaker: async_sessionmaker[AsyncSession], store: SnapshotStore, secrets: TestSecrets) -> SnapshotPublisher:
+def _publisher(
+    sessionmaker: async_sessionmaker[AsyncSession], store: SnapshotStore, secrets: TestSecrets
+) -> SnapshotPublisher:
     return SnapshotPublisher(
         sessionmaker=sessionmaker, store=store, signing_key=load_signing_key(secrets.signing_key), debounce_seconds=0.01
     )
@@ -92,7 +94,7 @@ async def test_publishes_a_signed_consistent_snapshot_and_skips_unchanged_conten
     async with sessionmaker() as session, session.begin():
         key = await session.get(Key, key_id)
         assert key is not None
-        key.revoked_at = datetime.now(timezone.utc)
+        key.revoked_at = datetime.now(UTC)
     revoked = await publisher.publish_if_changed()
     assert revoked is not None and revoked.version > pointer.version
     revoked_snapshot = open_snapshot(
