@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from controlplane.db import migrate
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
+from tests.fakes.openai_provider import fake_openai  # noqa: F401 - a fixture for every test module
 from tests.services import OwnNats, nats_server_url, postgres_server_url, unique_name
 
 

@@ -1,0 +1,1 @@
+"""Fake upstream providers: real HTTP servers on loopback that replay golden fixtures."""

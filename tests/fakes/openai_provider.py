@@ -1,0 +1,227 @@
+"""A fake OpenAI Chat Completions server on 127.0.0.1 that replays golden fixtures byte for byte.
+
+The server runs aiohttp on its own event loop in a background thread, so a test whose own loop blocks (the sync
+`openai` client, `asyncio.run` in a sync test) cannot starve it.
+
+Default behaviour of `POST /v1/chat/completions`, in order:
+1. a response queued with `enqueue` is served as is (before any check, so a test gets exactly what it scripted);
+2. no `Authorization: Bearer <api_key>` → 401 `invalid_api_key.json`;
+3. a body that is not a JSON object → 400 `bad_request.json`;
+4. `"stream": true` → 200 `stream.sse`, one SSE event per write; otherwise → 200 `good.json`.
+
+`GET /v1/models` answers `models/list.json` (same key check). Every response carries an `x-request-id`, as
+OpenAI's do. Fixture bytes are never rewritten: the `model` field is whatever the fixture holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import msgspec
+import pytest
+from aiohttp import web
+
+FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "openai"
+FIXTURE_DIR = FIXTURE_ROOT / "chat_completions"
+MODELS_FIXTURE = FIXTURE_ROOT / "models" / "list.json"
+
+JSON_CONTENT_TYPE = "application/json"
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+SSE_EVENT_END = b"\n\n"
+
+_START_TIMEOUT_S = 10.0
+_STOP_TIMEOUT_S = 10.0
+# Lets `stop()` return promptly even if a client left a stream half-read.
+_SHUTDOWN_GRACE_S = 0.5
+
+
+class RecordedRequest(msgspec.Struct, frozen=True):
+    """One request as the fake received it; header names are lower-cased."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class ScriptedResponse(msgspec.Struct, frozen=True):
+    """A canned answer: `fixture` is a file name in `FIXTURE_DIR`; `.sse` fixtures are streamed event by event."""
+
+    status: int
+    fixture: str
+    headers: dict[str, str] = {}
+    # Pause before each SSE event after the first, so tests can observe incremental delivery or disconnect mid-way.
+    chunk_delay: float = 0.0
+
+
+def load_fixture(name: str) -> bytes:
+    """The exact bytes of a chat-completions fixture, as the fake sends them."""
+    return (FIXTURE_DIR / name).read_bytes()
+
+
+def split_sse_events(body: bytes) -> list[bytes]:
+    """Split an SSE body into its events, each keeping its terminating blank line."""
+    parts = body.split(SSE_EVENT_END)
+    events = [part + SSE_EVENT_END for part in parts[:-1]]
+    if parts[-1]:
+        events.append(parts[-1])
+    return events
+
+
+class FakeOpenAIProvider:
+    """A real HTTP server speaking OpenAI's Chat Completions wire format; see the module docstring."""
+
+    def __init__(self, api_key: str = "sk-fake-upstream-key") -> None:
+        self.api_key = api_key
+        self.requests: list[RecordedRequest] = []
+        self._script: deque[ScriptedResponse] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>/v1`, the value to pass as an OpenAI client's `base_url`."""
+        if self._port is None:
+            raise RuntimeError("FakeOpenAIProvider is not started")
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    def enqueue(self, *responses: ScriptedResponse) -> None:
+        """Serve these to the next chat-completions requests, in order; then the defaults resume."""
+        for response in responses:
+            if not (FIXTURE_DIR / response.fixture).is_file():
+                raise FileNotFoundError(f"no OpenAI fixture named {response.fixture!r} in {FIXTURE_DIR}")
+        with self._lock:
+            self._script.extend(responses)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("FakeOpenAIProvider is already started")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="fake-openai-provider", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._runner, self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(_START_TIMEOUT_S)
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        try:
+            if self._runner is not None:
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(_STOP_TIMEOUT_S)
+        finally:
+            self._runner, self._port = None, None
+            self._stop_loop()
+
+    def __enter__(self) -> FakeOpenAIProvider:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop, self._thread = None, None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_STOP_TIMEOUT_S)
+        loop.close()
+
+    async def _serve(self) -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._models)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        _host, port = runner.addresses[0][:2]
+        return runner, int(port)
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path_qs,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.read(),
+        )
+        self.requests.append(recorded)
+        return recorded
+
+    def _next_scripted(self) -> ScriptedResponse | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def _authorized(self, recorded: RecordedRequest) -> bool:
+        return recorded.headers.get("authorization") == f"Bearer {self.api_key}"
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        scripted = self._next_scripted()
+        if scripted is not None:
+            return await _send(request, scripted)
+        if not self._authorized(recorded):
+            return await _send(request, ScriptedResponse(status=401, fixture="invalid_api_key.json"))
+        try:
+            payload = msgspec.json.decode(recorded.body)
+        except msgspec.DecodeError:
+            payload = None
+        if not isinstance(payload, dict):
+            return await _send(request, ScriptedResponse(status=400, fixture="bad_request.json"))
+        fixture = "stream.sse" if payload.get("stream") is True else "good.json"
+        return await _send(request, ScriptedResponse(status=200, fixture=fixture))
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        if not self._authorized(recorded):
+            return await _send(request, ScriptedResponse(status=401, fixture="invalid_api_key.json"))
+        return web.Response(status=200, body=MODELS_FIXTURE.read_bytes(), headers=_headers(JSON_CONTENT_TYPE, {}))
+
+
+def _headers(content_type: str, extra: dict[str, str]) -> dict[str, str]:
+    return {"Content-Type": content_type, "x-request-id": f"req_{uuid.uuid4().hex}", **extra}
+
+
+async def _send(request: web.Request, scripted: ScriptedResponse) -> web.StreamResponse:
+    body = load_fixture(scripted.fixture)
+    if not scripted.fixture.endswith(".sse"):
+        return web.Response(status=scripted.status, body=body, headers=_headers(JSON_CONTENT_TYPE, scripted.headers))
+    response = web.StreamResponse(status=scripted.status, headers=_headers(SSE_CONTENT_TYPE, scripted.headers))
+    await response.prepare(request)
+    try:
+        for index, event in enumerate(split_sse_events(body)):
+            if index and scripted.chunk_delay:
+                await asyncio.sleep(scripted.chunk_delay)
+            # aiohttp hands each write straight to the socket (TCP_NODELAY is on), so one event = one flush.
+            await response.write(event)
+        await response.write_eof()
+    except ConnectionResetError:
+        # The client went away mid-stream; that is a scenario tests provoke on purpose, not a fake failure.
+        pass
+    return response
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIProvider]:
+    """A started `FakeOpenAIProvider`, stopped after the test."""
+    with FakeOpenAIProvider() as fake:
+        yield fake
