@@ -6,16 +6,22 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import msgspec
-import nats
 import pytest
 from sqlalchemy.engine import make_url
 
 from controlplane.db import migrate
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
 from tests.fakes.openai_provider import fake_openai  # noqa: F401 - a fixture for every test module
-from tests.services import OwnNats, nats_server_url, postgres_server_url, unique_name
+from tests.services import (
+    OwnNats,
+    create_database,
+    delete_streams,
+    drop_database,
+    nats_server_url,
+    postgres_server_url,
+    unique_name,
+)
 
 
 class TestSecrets(msgspec.Struct, frozen=True):
@@ -37,24 +43,6 @@ def test_secrets() -> TestSecrets:
     )
 
 
-async def _create_database(server_url: str, name: str) -> None:
-    url = make_url(server_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    url = make_url(server_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     with postgres_server_url() as url:
@@ -65,9 +53,9 @@ def postgres_server() -> Iterator[str]:
 def empty_pg_url(postgres_server: str) -> Iterator[str]:
     """A new, empty PostgreSQL database for this test, dropped afterwards."""
     name = unique_name("waypost_test")
-    asyncio.run(_create_database(postgres_server, name))
+    asyncio.run(create_database(postgres_server, name))
     yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_drop_database(postgres_server, name))
+    asyncio.run(drop_database(postgres_server, name))
 
 
 @pytest.fixture
@@ -93,15 +81,7 @@ async def nats_prefix(nats_url: str) -> AsyncIterator[str]:
     """Bucket prefix unique to this test, so runs sharing one NATS never collide; its buckets are deleted after."""
     prefix = unique_name("wpt")
     yield prefix
-    connection = await nats.connect(nats_url)
-    try:
-        js = connection.jetstream()
-        for stream in await js.streams_info():
-            name = stream.config.name or ""
-            if prefix in name:
-                await js.delete_stream(name)
-    finally:
-        await connection.close()
+    await delete_streams(nats_url, prefix)
 
 
 @pytest.fixture

@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
+import nats
 import pytest
+from sqlalchemy.engine import make_url
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -120,3 +123,33 @@ class OwnNats:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def _admin_execute(server_url: str, statement: str) -> None:
+    url = make_url(server_url).set(drivername="postgresql")
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def create_database(server_url: str, name: str) -> None:
+    await _admin_execute(server_url, f'CREATE DATABASE "{name}"')
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    await _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def delete_streams(nats_url: str, prefix: str) -> None:
+    """Delete the JetStream streams behind every bucket whose name holds `prefix`."""
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        for stream in await js.streams_info():
+            name = stream.config.name or ""
+            if prefix in name:
+                await js.delete_stream(name)
+    finally:
+        await connection.close()
