@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from secrets import token_urlsafe
 from types import FrameType
 from typing import NoReturn
 
@@ -40,7 +41,7 @@ def load_or_create_secrets(data_dir: Path) -> EmbeddedSecrets:
     if path.exists():
         return msgspec.json.decode(path.read_bytes(), type=EmbeddedSecrets)
     secrets = EmbeddedSecrets(
-        secret_key=new_b64_key(), signing_key=new_b64_key(), admin_token="wpa_" + new_b64_key()[:43].replace("/", "_")
+        secret_key=new_b64_key(), signing_key=new_b64_key(), admin_token="wpa_" + token_urlsafe(32)
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:

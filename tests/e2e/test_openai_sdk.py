@@ -1,0 +1,126 @@
+"""End to end with the official openai SDK: the gateway configured through the admin API, the data plane
+serving a fake OpenAI upstream on loopback, key revocation enforced."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.gateway import Gateway, poll
+from tests.fakes.openai_provider import FakeOpenAIProvider, load_fixture
+
+ROUTE = "team-chat"
+UPSTREAM_MODEL = "gpt-4.1-upstream"
+
+
+@pytest.fixture(scope="module")
+def key(gateway: Gateway, upstream: FakeOpenAIProvider) -> str:
+    team = gateway.create("teams", {"name": "e2e"})
+    provider = gateway.create(
+        "providers",
+        {
+            "name": "fake-openai",
+            "kind": "openai_compatible",
+            "base_url": upstream.base_url,
+            "credentials": {"api_key": upstream.api_key},
+        },
+    )
+    deployment = gateway.create(
+        "deployments", {"name": "fake-gpt", "provider_id": provider["id"], "model": UPSTREAM_MODEL}
+    )
+    gateway.create("routes", {"name": ROUTE, "targets": [deployment["id"]]})
+    created = gateway.create("keys", {"name": "e2e", "team_id": team["id"], "environment": "dev"})
+    gateway.wait_until_key_works(created["key"])
+    return str(created["key"])
+
+
+@pytest.fixture
+def client(gateway: Gateway, key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=gateway.openai_base_url, api_key=key, max_retries=0) as sdk:
+        yield sdk
+
+
+def test_chat_completion_reaches_the_upstream_with_its_model_and_credentials(
+    client: openai.OpenAI, upstream: FakeOpenAIProvider, key: str
+) -> None:
+    expected = json.loads(load_fixture("good.json"))
+    seen_before = len(upstream.requests)
+
+    reply = client.chat.completions.create(model=ROUTE, messages=[{"role": "user", "content": "Hello"}])
+
+    assert reply.choices[0].message.content == expected["choices"][0]["message"]["content"]
+    assert reply.usage is not None and reply.usage.total_tokens == expected["usage"]["total_tokens"]
+    forwarded = upstream.requests[seen_before]
+    assert forwarded.path == "/v1/chat/completions"
+    assert json.loads(forwarded.body)["model"] == UPSTREAM_MODEL
+    assert forwarded.headers["authorization"] == f"Bearer {upstream.api_key}"
+    assert key not in forwarded.body.decode() and all(key not in value for value in forwarded.headers.values())
+
+
+def test_streaming_chat_completion_is_assembled_by_the_sdk(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model=ROUTE,
+        messages=[{"role": "user", "content": "Hello"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hi, how are you?"
+    assert any(c.usage is not None and c.usage.total_tokens > 0 for c in chunks)
+
+
+def test_models_list_shows_the_routes_the_key_may_call(client: openai.OpenAI) -> None:
+    assert [m.id for m in client.models.list()] == [ROUTE]
+
+
+def test_response_headers_carry_request_id_and_overhead(gateway: Gateway, key: str) -> None:
+    response = httpx.post(
+        f"{gateway.openai_base_url}/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": ROUTE, "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    assert response.status_code == 200
+    assert len(response.headers["x-request-id"]) == 36
+    assert float(response.headers["x-waypost-overhead-ms"]) >= 0
+
+
+def test_a_bad_key_raises_authentication_error(gateway: Gateway) -> None:
+    bad_key = "wp-dev-abcdefghijkl-" + "x" * 40
+    sdk = openai.OpenAI(base_url=gateway.openai_base_url, api_key=bad_key, max_retries=0)
+    with sdk, pytest.raises(openai.AuthenticationError) as raised:
+        sdk.models.list()
+    assert raised.value.status_code == 401
+    assert bad_key not in raised.value.response.text
+
+
+def test_an_unknown_model_raises_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model="no-such-route", messages=[{"role": "user", "content": "Hi"}])
+    assert raised.value.code == "model_not_found"
+
+
+def test_malformed_input_raises_bad_request(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model=ROUTE, messages="not a list")  # type: ignore[arg-type]
+    assert raised.value.param is not None and "messages" in raised.value.param
+
+
+def test_a_revoked_key_stops_working(gateway: Gateway, upstream: FakeOpenAIProvider) -> None:
+    team_id = gateway.admin.get("/teams").json()["data"][0]["id"]
+    created = gateway.create("keys", {"name": "to-revoke", "team_id": team_id, "environment": "dev"})
+    gateway.wait_until_key_works(created["key"])
+    models_url = f"{gateway.openai_base_url}/models"
+    auth = {"Authorization": f"Bearer {created['key']}"}
+
+    assert gateway.admin.post(f"/keys/{created['id']}/revoke").status_code == 200
+    seconds = poll(lambda: httpx.get(models_url, headers=auth).status_code == 401, timeout=10)
+
+    print(f"key revocation enforced by the data plane after {seconds * 1000:.0f} ms")
+    sdk = openai.OpenAI(base_url=gateway.openai_base_url, api_key=created["key"], max_retries=0)
+    with sdk, pytest.raises(openai.AuthenticationError):
+        sdk.chat.completions.create(model=ROUTE, messages=[{"role": "user", "content": "Hi"}])
