@@ -7,6 +7,14 @@ from collections.abc import Mapping
 
 import msgspec
 
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///.waypost/waypost.db"
+
+
+def database_url(env: Mapping[str, str] | None = None) -> str:
+    """The database URL alone, for `waypost migrate`, which needs no secrets."""
+    env = os.environ if env is None else env
+    return env.get("WAYPOST_DATABASE_URL", DEFAULT_DATABASE_URL)
+
 
 class ControlPlaneSettings(msgspec.Struct, frozen=True):
     database_url: str
@@ -35,7 +43,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> ControlPlaneSettings:
     env = os.environ if env is None else env
     try:
         return ControlPlaneSettings(
-            database_url=env.get("WAYPOST_DATABASE_URL", "sqlite+aiosqlite:///.waypost/waypost.db"),
+            database_url=database_url(env),
             nats_url=env.get("WAYPOST_NATS_URL", "nats://127.0.0.1:4222"),
             nats_prefix=env.get("WAYPOST_NATS_PREFIX", "waypost"),
             secret_key=_required(env, "WAYPOST_SECRET_KEY"),

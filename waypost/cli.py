@@ -95,9 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.execv(argv_[0], argv_)  # noqa: S606 - replaces this process with Granian
     if args.command == "migrate":
         from controlplane.db import migrate
+        from controlplane.settings import database_url
 
-        database_url = os.environ.get("WAYPOST_DATABASE_URL", "sqlite+aiosqlite:///.waypost/waypost.db")
-        asyncio.run(migrate.upgrade(database_url, args.revision))
+        asyncio.run(migrate.upgrade(database_url(), args.revision))
         print(f"waypost: database migrated to {args.revision}")
         return 0
     if args.command == "keygen":
