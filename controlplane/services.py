@@ -4,7 +4,6 @@ background so the admin API serves while NATS is down) and the snapshot publishe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -67,17 +66,24 @@ async def _run(settings: ControlPlaneSettings, state: Any) -> None:
     await _publish_forever(settings, state, store)
 
 
+def _log_unexpected_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background_services_failed", error=repr(task.exception()))
+
+
 @asynccontextmanager
 async def run_background_services(settings: ControlPlaneSettings, state: Any) -> AsyncIterator[None]:
     """Connect to NATS and run the snapshot publisher for as long as the app lives."""
     state.nats = None
     state.snapshot_store = None
     task = asyncio.create_task(_run(settings, state), name="controlplane-background")
+    task.add_done_callback(_log_unexpected_exit)
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Cancel until it is done: a cancellation that lands inside a nats-py publish can be swallowed.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
         if state.nats is not None:
             await state.nats.close()

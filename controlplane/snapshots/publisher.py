@@ -86,9 +86,15 @@ class SnapshotPublisher:
                 await self._store.delete_object(name)
 
     async def run(self) -> None:
-        """Publish on every revision change, debounced, for as long as the task lives."""
+        """Publish on every revision change, debounced, until cancelled.
+
+        The loop also checks `cancelling()` because nats-py swallows a CancelledError that lands inside a
+        publish (`Client._flush_pending`), which would otherwise leave this task running after shutdown.
+        """
+        task = asyncio.current_task()
         seen_revision: int | None = None
-        while True:
+        while task is None or not task.cancelling():
+            revision: int | None = None
             try:
                 async with self._sessionmaker() as session:
                     revision = await read_revision(session)
@@ -99,8 +105,6 @@ class SnapshotPublisher:
             except SnapshotInvalidError as exc:
                 log.error("snapshot_invalid", error=str(exc))
                 seen_revision = revision
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # keep publishing after transient NATS or database failures
                 log.warning("snapshot_publish_failed", error=repr(exc))
                 await asyncio.sleep(1.0)

@@ -1,0 +1,125 @@
+"""Routes: the names clients ask for as `model`, each a priority-ordered list of deployments, optionally
+limited to some environments (none listed: all)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.api.fields import EnvironmentName, Id, Name
+from controlplane.api.resource import Created, ReferenceCheck, Resource, read_columns
+from controlplane.db.models import Deployment, Environment, Route, RouteEnvironment, RouteTarget, utcnow
+from shared.crypto import MasterSecret
+
+Targets = Annotated[list[Id], Meta(min_length=1, max_length=100, description="Deployment ids, first preferred.")]
+Environments = Annotated[list[EnvironmentName], Meta(max_length=100, description="Environment names; empty: all.")]
+
+
+class RouteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    targets: Targets
+    environments: Environments = []
+
+
+class RouteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name | UnsetType = UNSET
+    targets: Targets | UnsetType = UNSET
+    environments: Environments | UnsetType = UNSET
+
+
+class RouteRead(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    targets: list[str]
+    environments: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+async def _resolve(
+    session: AsyncSession, targets: Sequence[str] | UnsetType, environments: Sequence[str] | UnsetType
+) -> tuple[list[Deployment], list[Environment]]:
+    references = ReferenceCheck(session)
+    deployments = [] if targets is UNSET else await references.many(Deployment, targets, path="$.targets")
+    found = (
+        []
+        if environments is UNSET
+        else await references.many(Environment, environments, path="$.environments", column="name")
+    )
+    references.raise_if_unresolved()
+    return deployments, found
+
+
+def _set_targets(route: Route, deployments: Sequence[Deployment]) -> None:
+    # Rewritten in place, position by position: deleting and re-inserting would reuse (route_id, position).
+    for position, deployment in enumerate(deployments):
+        if position < len(route.targets):
+            route.targets[position].deployment_id = deployment.id
+        else:
+            route.targets.append(RouteTarget(position=position, deployment_id=deployment.id))
+    del route.targets[len(deployments) :]
+
+
+def _set_environments(route: Route, environments: Sequence[Environment]) -> None:
+    wanted = {environment.id for environment in environments}
+    kept = [link for link in route.environments if link.environment_id in wanted]
+    have = {link.environment_id for link in kept}
+    route.environments = kept + [RouteEnvironment(environment_id=e) for e in sorted(wanted - have)]
+
+
+async def create_route(*, session: AsyncSession, master: MasterSecret, data: RouteCreate) -> Created[Route]:
+    deployments, environments = await _resolve(session, data.targets, data.environments)
+    route = Route(name=data.name, targets=[], environments=[])
+    _set_targets(route, deployments)
+    _set_environments(route, environments)
+    return Created(route)
+
+
+async def update_route(*, session: AsyncSession, master: MasterSecret, row: Route, data: RouteUpdate) -> None:
+    deployments, environments = await _resolve(session, data.targets, data.environments)
+    if data.name is not UNSET:
+        row.name = data.name
+    if data.targets is not UNSET:
+        _set_targets(row, deployments)
+    if data.environments is not UNSET:
+        _set_environments(row, environments)
+    if data.targets is not UNSET or data.environments is not UNSET:
+        row.updated_at = utcnow()  # the change is in the child tables; the route itself changed too
+
+
+async def read_routes(*, session: AsyncSession, rows: Sequence[Route]) -> list[RouteRead]:
+    environment_ids = {link.environment_id for row in rows for link in row.environments}
+    names: dict[str, str] = {}
+    if environment_ids:
+        result = await session.execute(
+            select(Environment.id, Environment.name).where(Environment.id.in_(environment_ids))
+        )
+        names = {environment_id: name for environment_id, name in result.all()}
+    return [
+        read_columns(
+            RouteRead,
+            row,
+            targets=[target.deployment_id for target in row.targets],
+            environments=sorted(names[link.environment_id] for link in row.environments),
+        )
+        for row in rows
+    ]
+
+
+resource = Resource(
+    path="routes",
+    singular="route",
+    model=Route,
+    create_type=RouteCreate,
+    update_type=RouteUpdate,
+    read_type=RouteRead,
+    on_create=create_route,
+    on_update=update_route,
+    on_read=read_routes,
+)

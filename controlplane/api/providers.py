@@ -1,0 +1,103 @@
+"""Providers: upstream accounts. Credentials are write-only: sealed (AES-256-GCM, bound to the provider id) on
+the way in, reported only as `has_credentials` on the way out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane.api.errors import FieldError, ValidationFailedError
+from controlplane.api.fields import HttpUrl, Name
+from controlplane.api.resource import Created, Resource, assign_fields, read_columns
+from controlplane.db.models import Provider, new_id
+from shared.crypto import MasterSecret
+
+# Kept equal to shared.snapshot.PROVIDER_KINDS (a unit test checks), spelled out so the schema lists them.
+ProviderKind = Literal["openai", "openai_compatible", "mock"]
+
+
+class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    api_key: Annotated[str, Meta(min_length=1, max_length=8192)]
+
+
+class ProviderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    kind: ProviderKind
+    base_url: HttpUrl | None = None  # required for openai_compatible; openai defaults to the public API
+    credentials: ProviderCredentials | None = None  # write-only
+
+
+class ProviderUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Name | UnsetType = UNSET
+    base_url: HttpUrl | UnsetType = UNSET
+    credentials: ProviderCredentials | UnsetType | None = UNSET  # null removes them
+
+
+class ProviderRead(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    kind: str
+    base_url: str
+    has_credentials: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def _default_base_url(kind: str) -> str | None:
+    if kind == "openai":
+        return "https://api.openai.com/v1"
+    if kind == "mock":
+        return ""  # served inside the data plane
+    return None
+
+
+def _seal(master: MasterSecret, provider_id: str, credentials: ProviderCredentials | None) -> bytes | None:
+    if credentials is None:
+        return None
+    return master.seal(msgspec.json.encode(credentials), context=provider_id)
+
+
+async def create_provider(*, session: AsyncSession, master: MasterSecret, data: ProviderCreate) -> Created[Provider]:
+    base_url = data.base_url if data.base_url is not None else _default_base_url(data.kind)
+    if base_url is None:
+        raise ValidationFailedError(
+            "request is not valid", errors=[FieldError("$.base_url", f"required for kind {data.kind!r}")]
+        )
+    provider_id = new_id()  # before sealing: the ciphertext is bound to it
+    return Created(
+        Provider(
+            id=provider_id,
+            name=data.name,
+            kind=data.kind,
+            base_url=base_url,
+            credentials_sealed=_seal(master, provider_id, data.credentials),
+        )
+    )
+
+
+async def update_provider(*, session: AsyncSession, master: MasterSecret, row: Provider, data: ProviderUpdate) -> None:
+    assign_fields(row, data, skip=frozenset({"credentials"}))
+    if data.credentials is not UNSET:
+        row.credentials_sealed = _seal(master, row.id, data.credentials)
+
+
+async def read_providers(*, session: AsyncSession, rows: Sequence[Provider]) -> list[ProviderRead]:
+    return [read_columns(ProviderRead, row, has_credentials=row.credentials_sealed is not None) for row in rows]
+
+
+resource = Resource(
+    path="providers",
+    singular="provider",
+    model=Provider,
+    create_type=ProviderCreate,
+    update_type=ProviderUpdate,
+    read_type=ProviderRead,
+    on_create=create_provider,
+    on_update=update_provider,
+    on_read=read_providers,
+)
