@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
+import nats
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from controlplane.api.errors import ServiceUnavailableError
 from shared.transport import SnapshotStore
 
 
@@ -57,7 +59,10 @@ async def read_config_status(store: SnapshotStore | None) -> ConfigStatusRead:
 
 
 async def config_status(request: Request) -> Response:
-    status = await read_config_status(request.app.state.snapshot_store)
+    try:
+        status = await read_config_status(request.app.state.snapshot_store)
+    except (nats.errors.Error, TimeoutError) as exc:
+        raise ServiceUnavailableError(f"NATS did not answer: {type(exc).__name__}") from exc
     return Response(msgspec.json.encode(status), media_type="application/json")
 
 

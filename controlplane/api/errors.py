@@ -81,6 +81,11 @@ class ValidationFailedError(ApiError):
     type = "validation_error"
 
 
+class ServiceUnavailableError(ApiError):
+    status = 503
+    type = "service_unavailable"
+
+
 class InternalError(ApiError):
     status = 500
     type = "internal_error"

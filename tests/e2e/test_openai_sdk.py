@@ -124,3 +124,18 @@ def test_a_revoked_key_stops_working(gateway: Gateway, upstream: FakeOpenAIProvi
     sdk = openai.OpenAI(base_url=gateway.openai_base_url, api_key=created["key"], max_retries=0)
     with sdk, pytest.raises(openai.AuthenticationError):
         sdk.chat.completions.create(model=ROUTE, messages=[{"role": "user", "content": "Hi"}])
+
+
+def test_config_status_shows_each_data_plane_on_the_published_version(gateway: Gateway, key: str) -> None:
+    def in_sync() -> bool:
+        status = gateway.admin.get("/config/status").json()
+        planes = status["dataplanes"]
+        return bool(planes) and all(
+            p["in_sync"] and p["applied_version"] == status["published_version"] for p in planes
+        )
+
+    poll(in_sync, timeout=10)
+    status = gateway.admin.get("/config/status").json()
+    applied = httpx.get(f"{gateway.dataplane_url}/status").json()
+    assert [p["instance"] for p in status["dataplanes"]] == [applied["instance"]]
+    assert applied["config_version"] == status["published_version"] and applied["stale"] is False

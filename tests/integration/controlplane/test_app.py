@@ -16,6 +16,7 @@ from controlplane.app import create_app
 from controlplane.settings import ControlPlaneSettings
 from controlplane.snapshots.build import read_revision
 from tests.integration.controlplane.conftest import ADMIN_TOKEN
+from tests.services import free_port
 
 
 async def test_a_fresh_sqlite_file_is_created_migrated_served_and_published(
@@ -123,3 +124,21 @@ async def test_the_body_limit_comes_from_settings(database_url: str, settings: C
     assert small.status_code == 201
     assert large.status_code == 413
     assert large.json()["error"]["type"] == "request_too_large"
+
+
+async def test_the_admin_api_serves_while_nats_is_down(settings: ControlPlaneSettings) -> None:
+    app = create_app(msgspec.structs.replace(settings, nats_url=f"nats://127.0.0.1:{free_port()}"))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://cp",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client,
+    ):
+        created = await client.post("/api/v1/teams", json={"name": "offline"})
+        status = await client.get("/api/v1/config/status")
+
+    assert created.status_code == 201
+    assert status.status_code == 200
+    assert status.json() == {"nats_connected": False, "published_version": None, "published_at": None, "dataplanes": []}
