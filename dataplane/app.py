@@ -1,0 +1,103 @@
+"""The data-plane ASGI app. `make_app` is the Granian factory:
+`granian --interface asgi --factory dataplane.app:make_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dataplane.catalog import list_models
+from dataplane.chat import chat_completions
+from dataplane.config_state import ConfigState
+from dataplane.config_sync import ConfigSync
+from dataplane.errors import GatewayError, MethodNotAllowedError, PathNotFoundError, error_response
+from dataplane.observability import RequestObserver, make_logger, record_of
+from dataplane.probes import healthz, readyz, status
+from dataplane.runtime import Runtime
+from dataplane.settings import DataPlaneSettings, load_settings
+from dataplane.upstream import UpstreamClient, make_upstream_client
+from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
+
+
+async def _render_gateway_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, GatewayError):  # Starlette only routes GatewayErrors here
+        raise exc
+    record_of(request).error_code = exc.code
+    return error_response(exc)
+
+
+async def _render_http_exception(request: Request, exc: Exception) -> Response:
+    """The router's own 404 and 405, in OpenAI error format like every other refusal."""
+    if not isinstance(exc, HTTPException):
+        raise exc
+    error: GatewayError
+    if exc.status_code == 405:
+        error = MethodNotAllowedError(allow=(exc.headers or {}).get("Allow"))
+    elif exc.status_code == 404:
+        error = PathNotFoundError()
+    else:
+        error = GatewayError(exc.detail)
+        error.status = exc.status_code
+    return await _render_gateway_error(request, error)
+
+
+def create_app(
+    settings: DataPlaneSettings,
+    *,
+    upstream: UpstreamClient | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The data plane. `upstream` replaces the aiohttp client (the caller then owns and closes it);
+    `clock` gives unix seconds for key expiry, timestamps and status reports."""
+    logger = make_logger(settings.log_level)
+    master = MasterSecret(decode_b64_key(settings.secret_key, name="WAYPOST_SECRET_KEY"))
+    verify_key = load_verify_key(settings.verify_key)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        config = ConfigState()
+        sync = ConfigSync(
+            settings=settings, state=config, master=master, verify_key=verify_key, logger=logger, clock=clock
+        )
+        client = upstream if upstream is not None else make_upstream_client()
+        app.state.runtime = Runtime(
+            settings=settings, master=master, config=config, upstream=client, clock=clock, logger=logger
+        )
+        await sync.load_cache()
+        sync.start()  # never waits for NATS: the cache (or nothing, and then unready) serves meanwhile
+        logger.info("dataplane_started", instance=settings.instance_id, version=config.version, stale=config.stale)
+        try:
+            yield
+        finally:
+            await sync.stop()
+            if upstream is None:
+                await client.aclose()
+            logger.info("dataplane_stopped", instance=settings.instance_id)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/status", status, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    ]
+    # Stack, outermost first: RequestObserver (request id, overhead header, canonical log line, unknown
+    # exceptions → 500) → Starlette's ExceptionMiddleware (GatewayError and router 404/405 → OpenAI JSON) → router.
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestObserver, logger=logger)],
+        exception_handlers={GatewayError: _render_gateway_error, HTTPException: _render_http_exception},
+        lifespan=lifespan,
+    )
+
+
+def make_app() -> Starlette:
+    return create_app(load_settings())

@@ -1,0 +1,102 @@
+"""The applied configuration: an immutable `ConfigView` (a verified snapshot plus indexes built once) and the
+`ConfigState` holder whose single reference is swapped when a new view is applied."""
+
+from __future__ import annotations
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from shared.codec import SnapshotRejectedError, open_snapshot
+from shared.crypto import MasterSecret, SecretConfigError
+from shared.snapshot import DeploymentSpec, KeySpec, ProviderSpec, RouteSpec, Snapshot, SnapshotPointer, TeamSpec
+
+
+class ProviderCredentials(msgspec.Struct, frozen=True):
+    api_key: str | None = None
+
+    def __repr__(self) -> str:
+        return "ProviderCredentials(<redacted>)"
+
+
+_NO_CREDENTIALS = ProviderCredentials()
+_credentials_decoder = msgspec.json.Decoder(ProviderCredentials)
+
+
+class ConfigView(msgspec.Struct, frozen=True):
+    """One applied snapshot with its lookups. Never mutated; a request holds one view from admission to end."""
+
+    snapshot: Snapshot
+    keys_by_public_id: dict[str, KeySpec]
+    teams_by_id: dict[str, TeamSpec]
+    routes_by_name: dict[str, RouteSpec]
+    deployments_by_id: dict[str, DeploymentSpec]
+    providers_by_id: dict[str, ProviderSpec]
+    credentials_by_provider_id: dict[str, ProviderCredentials]
+
+    @property
+    def version(self) -> int:
+        return self.snapshot.version
+
+    def credentials_for(self, provider_id: str) -> ProviderCredentials:
+        return self.credentials_by_provider_id.get(provider_id, _NO_CREDENTIALS)
+
+    def __repr__(self) -> str:
+        return f"ConfigView(version={self.version})"
+
+
+def _unseal_credentials(provider: ProviderSpec, master: MasterSecret) -> ProviderCredentials:
+    if provider.sealed_credentials is None:
+        return _NO_CREDENTIALS
+    try:
+        plaintext = master.unseal(provider.sealed_credentials, context=provider.id)
+        return _credentials_decoder.decode(plaintext)
+    except (SecretConfigError, msgspec.DecodeError) as exc:
+        raise SnapshotRejectedError(f"credentials of provider {provider.id} do not open: {exc}") from exc
+
+
+def build_config_view(snapshot: Snapshot, master: MasterSecret) -> ConfigView:
+    """Index a verified snapshot and unseal its credentials. CPU-bound: call it off the event loop."""
+    return ConfigView(
+        snapshot=snapshot,
+        keys_by_public_id={k.public_id: k for k in snapshot.keys},
+        teams_by_id={t.id: t for t in snapshot.teams},
+        routes_by_name={r.name: r for r in snapshot.routes},
+        deployments_by_id={d.id: d for d in snapshot.deployments},
+        providers_by_id={p.id: p for p in snapshot.providers},
+        credentials_by_provider_id={p.id: _unseal_credentials(p, master) for p in snapshot.providers},
+    )
+
+
+def open_config_view(
+    data: bytes, pointer: SnapshotPointer, *, verify_key: Ed25519PublicKey, master: MasterSecret
+) -> ConfigView:
+    """Verify object bytes against their pointer, decode and index them; raise SnapshotRejectedError on any defect."""
+    snapshot = open_snapshot(data, sha256=pointer.sha256, signature=pointer.signature, public_key=verify_key)
+    if snapshot.version != pointer.version:
+        raise SnapshotRejectedError(
+            f"snapshot object holds version {snapshot.version} but its pointer says {pointer.version}"
+        )
+    return build_config_view(snapshot, master)
+
+
+class ConfigState:
+    """The one mutable holder of what this data plane serves, owned by the app (never module-level)."""
+
+    def __init__(self) -> None:
+        self.view: ConfigView | None = None
+        self.stale = True
+        self.last_error: str | None = None
+        self.nats_connected = False
+
+    @property
+    def version(self) -> int | None:
+        return None if self.view is None else self.view.version
+
+    @property
+    def ready(self) -> bool:
+        return self.view is not None
+
+    def apply(self, view: ConfigView, *, stale: bool) -> None:
+        self.view = view
+        self.stale = stale
+        self.last_error = None

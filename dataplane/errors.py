@@ -1,0 +1,203 @@
+"""The gateway's error tree. Every refusal is a GatewayError subclass carrying its HTTP status, OpenAI error
+type and code; `error_response` renders any of them as OpenAI error JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+from starlette.responses import Response
+
+_RETRYABLE_UPSTREAM_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True):
+    error: ErrorDetail
+
+
+_envelope_encoder = msgspec.json.Encoder()
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway answers with. Subclasses set the class attributes."""
+
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = "internal_error"
+    retryable: bool = False
+    default_message: str = "The gateway failed to handle the request."
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.param = param
+        super().__init__(self.message)
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retryable else {"x-should-retry": "false"}
+
+    def body(self) -> bytes:
+        """The OpenAI error JSON, compact and on one line (it is also used as an SSE data line)."""
+        detail = ErrorDetail(message=self.message, type=self.type, param=self.param, code=self.code)
+        return _envelope_encoder.encode(ErrorEnvelope(error=detail))
+
+
+class InternalError(GatewayError):
+    """An unexpected failure; the message names the request id and nothing else."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"The gateway failed to handle the request (request id {request_id}).")
+
+
+class InvalidApiKeyError(GatewayError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+    default_message = "Invalid API key."
+
+
+class ModelNotFoundError(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The model `{model}` does not exist or you do not have access to it.", param="model")
+
+
+class InvalidRequestError(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+    code = "invalid_request"
+    default_message = "The request body is invalid."
+
+
+class MalformedJsonError(InvalidRequestError):
+    code = "invalid_json"
+    default_message = "The request body is not valid JSON."
+
+
+class InvalidParameterError(InvalidRequestError):
+    code = "invalid_type"
+
+
+class MissingParameterError(InvalidRequestError):
+    code = "missing_required_parameter"
+
+
+class RequestTooLargeError(GatewayError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+    default_message = "The request body is too large."
+
+
+class ClientClosedError(GatewayError):
+    """The client went away while its request was being read; nobody will see the answer, the log will."""
+
+    status = 499
+    type = "invalid_request_error"
+    code = "client_closed_request"
+    default_message = "The client closed the request."
+
+
+class PathNotFoundError(GatewayError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+    default_message = "Unknown path."
+
+
+class MethodNotAllowedError(GatewayError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+    default_message = "Method not allowed."
+
+    def __init__(self, allow: str | None = None) -> None:
+        super().__init__()
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.allow:
+            headers["allow"] = self.allow
+        return headers
+
+
+class ConfigUnavailableError(GatewayError):
+    """No configuration has been applied yet: never serve with an empty config."""
+
+    status = 503
+    code = "config_unavailable"
+    retryable = True
+    default_message = "The gateway has no configuration yet; try again shortly."
+
+
+class UpstreamUnavailableError(GatewayError):
+    status = 502
+    code = "upstream_unavailable"
+    retryable = True
+    default_message = "The upstream provider could not be reached."
+
+
+class UpstreamTimeoutError(GatewayError):
+    status = 504
+    code = "upstream_timeout"
+    retryable = True
+    default_message = "The upstream provider did not answer in time."
+
+
+class UpstreamAuthError(GatewayError):
+    """The provider refused the gateway's credentials; the client's key was fine."""
+
+    status = 502
+    code = "upstream_auth_error"
+    default_message = "The upstream provider refused the gateway's credentials."
+
+
+class UpstreamStatusError(GatewayError):
+    """An upstream error without an OpenAI error body: its status is kept, the body is ours."""
+
+    code = "upstream_error"
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"The upstream provider answered with HTTP {status}.")
+        self.status = status
+        self.retryable = status in _RETRYABLE_UPSTREAM_STATUSES
+
+
+class UpstreamRelayedError(GatewayError):
+    """An upstream OpenAI error relayed with its status and its own (re-encoded, compact) body."""
+
+    code: str | None = "upstream_error"
+
+    def __init__(self, status: int, body: bytes, *, code: str | None, retry_after: str | None = None) -> None:
+        super().__init__("The upstream provider refused the request.")
+        self.status = status
+        self.code = code
+        self.retryable = status in _RETRYABLE_UPSTREAM_STATUSES
+        self._body = body
+        self._retry_after = retry_after
+
+    def body(self) -> bytes:
+        return self._body
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self._retry_after is not None:
+            headers["retry-after"] = self._retry_after
+        return headers
+
+
+def error_response(error: GatewayError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    headers = error.headers()
+    if extra_headers:
+        headers.update(extra_headers)
+    return Response(error.body(), status_code=error.status, headers=headers, media_type="application/json")

@@ -1,0 +1,171 @@
+"""Logging and per-request observation: the structlog pipeline (JSON to stdout, secrets redacted in the logger
+itself), the per-request `RequestRecord`, and the plain-ASGI middleware that stamps `x-request-id` and
+`x-waypost-overhead-ms` on every response and writes the one canonical `request_completed` line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import msgspec
+import structlog
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
+
+from dataplane.errors import InternalError, error_response
+from dataplane.ids import make_request_id
+
+REDACTED = "[REDACTED]"
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\bbearer\s+\S+"), f"Bearer {REDACTED}"),
+    (re.compile(r"\bwp-[A-Za-z0-9_-]{6,}"), REDACTED),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), REDACTED),
+    (re.compile(r"://[^/@\s]+@"), f"://{REDACTED}@"),  # credentials inside URLs (nats://user:pass@host)
+)
+_SECRET_FIELDS = frozenset({"authorization", "api_key", "x-api-key", "secret", "token", "password"})
+_log_encoder = msgspec.json.Encoder(enc_hook=repr)
+RECORD_SCOPE_KEY = "waypost.record"
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: mask API keys and bearer tokens in every field of every line."""
+    redacted: EventDict = _redact_value(event_dict)
+    return redacted
+
+
+def _serialize(obj: Any, **_: Any) -> str:
+    return _log_encoder.encode(obj).decode()
+
+
+def make_logger(level: str, *, stream: TextIO | None = None) -> FilteringBoundLogger:
+    """The data plane's logger: JSON lines filtered at `level`, redacted last before rendering. Without a
+    `stream` it writes to whatever `sys.stdout` is at the time of each line."""
+    number = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    logger: FilteringBoundLogger = structlog.wrap_logger(
+        structlog.PrintLogger(stream),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            structlog.processors.JSONRenderer(serializer=_serialize),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        cache_logger_on_first_use=True,
+    )
+    return logger
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What one request did, filled in by the steps as they learn it; becomes the canonical log line."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    status: int = 0
+    route: str | None = None
+    deployment: str | None = None
+    provider_kind: str | None = None
+    key_public_id: str | None = None
+    team_id: str | None = None
+    environment: str | None = None
+    stream: bool = False
+    upstream_seconds: float = 0.0
+    error_code: str | None = None
+    response_started: bool = False
+
+    def add_upstream(self, seconds: float) -> None:
+        self.upstream_seconds += seconds
+
+    def overhead_ms(self, now: float) -> float:
+        return max(0.0, (now - self.started - self.upstream_seconds) * 1000)
+
+    def log_fields(self, now: float) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "route": self.route,
+            "deployment": self.deployment,
+            "provider_kind": self.provider_kind,
+            "key_public_id": self.key_public_id,
+            "team_id": self.team_id,
+            "environment": self.environment,
+            "stream": self.stream,
+            "duration_ms": round((now - self.started) * 1000, 2),
+            "overhead_ms": round(self.overhead_ms(now), 2),
+            "upstream_ms": round(self.upstream_seconds * 1000, 2),
+            "error_code": self.error_code,
+        }
+
+
+def record_of(request: Request) -> RequestRecord:
+    record: RequestRecord = request.scope[RECORD_SCOPE_KEY]
+    return record
+
+
+class RequestObserver:
+    """Outermost middleware. Unknown exceptions become a 500 with the request id and nothing else."""
+
+    def __init__(self, app: ASGIApp, *, logger: FilteringBoundLogger) -> None:
+        self.app = app
+        self.log = logger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = RequestRecord(
+            request_id=make_request_id(), method=scope["method"], path=scope["path"], started=time.perf_counter()
+        )
+        scope[RECORD_SCOPE_KEY] = record
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.response_started = True
+                record.status = message["status"]
+                overhead = f"{record.overhead_ms(time.perf_counter()):.2f}"
+                headers = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", record.request_id.encode()),
+                    (b"x-waypost-overhead-ms", overhead.encode()),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        except Exception:
+            self.log.exception("request_failed", request_id=record.request_id, path=record.path)
+            record.error_code = "internal_error"
+            if record.response_started:
+                record.status = 500
+            else:
+                await error_response(InternalError(record.request_id))(scope, receive, observed_send)
+        finally:
+            if not record.response_started:
+                record.status = 499  # the client went away before any answer
+            self.log.info("request_completed", **record.log_fields(time.perf_counter()))

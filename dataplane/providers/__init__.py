@@ -1,0 +1,1 @@
+"""Provider adapters. Pure: they encode requests, decode and classify responses, and never do I/O."""

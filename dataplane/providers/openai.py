@@ -1,0 +1,71 @@
+"""The OpenAI adapter (kinds `openai` and `openai_compatible`): the same-protocol fast path, where the client's
+JSON is forwarded with only `model` replaced, and the classification of upstream errors."""
+
+from __future__ import annotations
+
+import msgspec
+
+from dataplane.errors import GatewayError, UpstreamAuthError, UpstreamRelayedError, UpstreamStatusError
+from dataplane.routing import Target
+from dataplane.upstream import UpstreamRequest
+
+# Top-level fields decode to raw byte slices, so every value but `model` is re-emitted exactly as received.
+_fields_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_encoder = msgspec.json.Encoder()
+
+
+class UpstreamErrorDetail(msgspec.Struct, frozen=True):
+    message: str
+    type: str | None = None
+    code: str | int | None = None
+
+
+class UpstreamErrorEnvelope(msgspec.Struct, frozen=True):
+    error: UpstreamErrorDetail
+
+
+_error_decoder = msgspec.json.Decoder(UpstreamErrorEnvelope)
+
+
+def replace_model(body: bytes, model: str) -> bytes:
+    """The client's JSON object with `model` set to the upstream name; unknown fields survive untouched."""
+    fields = _fields_decoder.decode(body)
+    fields["model"] = msgspec.Raw(_encoder.encode(model))
+    return _encoder.encode(fields)
+
+
+def chat_completions_url(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/chat/completions"
+
+
+def build_chat_request(body: bytes, *, target: Target, stream: bool) -> UpstreamRequest:
+    """The upstream call for a validated client body. The URL comes from the snapshot, never the request."""
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+    }
+    if target.credentials.api_key:
+        headers["authorization"] = f"Bearer {target.credentials.api_key}"
+    return UpstreamRequest(
+        url=chat_completions_url(target.provider.base_url),
+        headers=headers,
+        body=replace_model(body, target.deployment.model),
+        timeout_seconds=target.deployment.timeout_seconds,
+    )
+
+
+def classify_error(status: int, body: bytes, headers: dict[str, str]) -> GatewayError:
+    """The gateway's answer to an upstream error status, decided from the status and the structured body."""
+    if status in (401, 403):
+        return UpstreamAuthError()
+    try:
+        envelope = _error_decoder.decode(body)
+    except msgspec.DecodeError:
+        return UpstreamStatusError(status)
+    code = envelope.error.code
+    return UpstreamRelayedError(
+        status,
+        msgspec.json.format(body, indent=0),
+        code=str(code) if code is not None else None,
+        retry_after=headers.get("retry-after"),
+    )
