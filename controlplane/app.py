@@ -39,6 +39,7 @@ from controlplane.db.session import make_engine, make_sessionmaker
 from controlplane.services import run_background_services
 from controlplane.settings import ControlPlaneSettings, load_settings
 from shared.crypto import MasterSecret, decode_b64_key
+from shared.logs import configure_default_logging
 
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
@@ -121,6 +122,7 @@ PUBLIC_OPERATIONS = (
 
 
 def create_app(settings: ControlPlaneSettings) -> Starlette:
+    configure_default_logging(settings.log_level)
     operations = [
         operation
         for resource in RESOURCES

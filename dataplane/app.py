@@ -19,12 +19,13 @@ from dataplane.chat import chat_completions
 from dataplane.config_state import ConfigState
 from dataplane.config_sync import ConfigSync
 from dataplane.errors import GatewayError, MethodNotAllowedError, PathNotFoundError, error_response
-from dataplane.observability import RequestObserver, make_logger, record_of
+from dataplane.observability import RequestObserver, record_of
 from dataplane.probes import healthz, readyz, status
 from dataplane.runtime import Runtime
 from dataplane.settings import DataPlaneSettings, load_settings
 from dataplane.upstream import UpstreamClient, make_upstream_client
 from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
+from shared.logs import make_logger
 
 
 async def _render_gateway_error(request: Request, exc: Exception) -> Response:

@@ -1,79 +1,20 @@
-"""Logging and per-request observation: the structlog pipeline (JSON to stdout, secrets redacted in the logger
-itself), the per-request `RequestRecord`, and the plain-ASGI middleware that stamps `x-request-id` and
+"""Per-request observation: the `RequestRecord`, and the plain-ASGI middleware that stamps `x-request-id` and
 `x-waypost-overhead-ms` on every response and writes the one canonical `request_completed` line."""
 
 from __future__ import annotations
 
-import logging
-import re
 import time
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
-import msgspec
-import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
+from structlog.typing import FilteringBoundLogger
 
 from dataplane.errors import InternalError, error_response
 from dataplane.ids import make_request_id
 
-REDACTED = "[REDACTED]"
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)\bbearer\s+\S+"), f"Bearer {REDACTED}"),
-    (re.compile(r"\bwp-[A-Za-z0-9_-]{6,}"), REDACTED),
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), REDACTED),
-    (re.compile(r"://[^/@\s]+@"), f"://{REDACTED}@"),  # credentials inside URLs (nats://user:pass@host)
-)
-_SECRET_FIELDS = frozenset({"authorization", "api_key", "x-api-key", "secret", "token", "password"})
-_log_encoder = msgspec.json.Encoder(enc_hook=repr)
 RECORD_SCOPE_KEY = "waypost.record"
-
-
-def redact_text(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _redact_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
-    return value
-
-
-def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-    """structlog processor: mask API keys and bearer tokens in every field of every line."""
-    redacted: EventDict = _redact_value(event_dict)
-    return redacted
-
-
-def _serialize(obj: Any, **_: Any) -> str:
-    return _log_encoder.encode(obj).decode()
-
-
-def make_logger(level: str, *, stream: TextIO | None = None) -> FilteringBoundLogger:
-    """The data plane's logger: JSON lines filtered at `level`, redacted last before rendering. Without a
-    `stream` it writes to whatever `sys.stdout` is at the time of each line."""
-    number = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    logger: FilteringBoundLogger = structlog.wrap_logger(
-        structlog.PrintLogger(stream),
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_secrets,
-            structlog.processors.JSONRenderer(serializer=_serialize),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(number),
-        cache_logger_on_first_use=True,
-    )
-    return logger
 
 
 @dataclass(slots=True)

@@ -7,7 +7,8 @@ import msgspec
 import pytest
 
 from dataplane.ids import make_request_id, uuid7_from
-from dataplane.observability import REDACTED, RequestRecord, make_logger, redact_secrets
+from dataplane.observability import RequestRecord
+from shared.logs import REDACTED, make_logger, redact_secrets
 from tests.unit.dataplane.conftest import Gateway, bearer
 
 KEY = "wp-prod-abcdefghijkl-" + "S" * 40
@@ -110,3 +111,8 @@ async def test_one_canonical_line_per_request_with_flat_fields(
     assert {"duration_ms", "overhead_ms"} <= set(line)
     assert all(not isinstance(value, dict | list) for value in line.values())
     assert gateway.key.token not in str(lines)
+
+
+def test_admin_tokens_are_redacted_too() -> None:
+    redacted = redact_secrets(None, "info", {"event": "token wpa_abcdefghijklmnop was used"})
+    assert redacted["event"] == f"token {REDACTED} was used"

@@ -1,0 +1,88 @@
+"""The log pipeline both planes use: structlog JSON lines with key material and credentials redacted in the
+logger itself. It lives in `shared` because what it must redact follows the key format of the contract
+(`shared.apikeys`)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, TextIO
+
+import msgspec
+import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\bbearer\s+\S+"), f"Bearer {REDACTED}"),
+    (re.compile(r"\bwp-[A-Za-z0-9_-]{6,}"), REDACTED),  # data-plane keys (shared.apikeys)
+    (re.compile(r"\bwpa_[A-Za-z0-9_-]{8,}"), REDACTED),  # admin tokens
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), REDACTED),
+    (re.compile(r"://[^/@\s]+@"), f"://{REDACTED}@"),  # credentials inside URLs (nats://user:pass@host)
+)
+_SECRET_FIELDS = frozenset({"authorization", "api_key", "x-api-key", "secret", "token", "password"})
+_log_encoder = msgspec.json.Encoder(enc_hook=repr)
+
+
+def redact_text(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: mask API keys and bearer tokens in every field of every line."""
+    redacted: EventDict = _redact_value(event_dict)
+    return redacted
+
+
+def _serialize(obj: Any, **_: Any) -> str:
+    return _log_encoder.encode(obj).decode()
+
+
+def log_processors() -> list[Processor]:
+    """Level, UTC timestamp, exception text, then redaction last before rendering one JSON line."""
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_secrets,
+        structlog.processors.JSONRenderer(serializer=_serialize),
+    ]
+
+
+def _level_number(level: str) -> int:
+    return logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+
+
+def make_logger(level: str, *, stream: TextIO | None = None) -> FilteringBoundLogger:
+    """A logger of JSON lines filtered at `level`. Without a `stream` it writes to whatever `sys.stdout` is at
+    the time of each line."""
+    logger: FilteringBoundLogger = structlog.wrap_logger(
+        structlog.PrintLogger(stream),
+        processors=log_processors(),
+        wrapper_class=structlog.make_filtering_bound_logger(_level_number(level)),
+        cache_logger_on_first_use=True,
+    )
+    return logger
+
+
+def configure_default_logging(level: str) -> None:
+    """Route `structlog.get_logger()` through the same pipeline (for modules that log without a logger passed in)."""
+    structlog.configure(
+        processors=log_processors(),
+        wrapper_class=structlog.make_filtering_bound_logger(_level_number(level)),
+        logger_factory=structlog.PrintLoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
