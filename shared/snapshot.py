@@ -32,7 +32,8 @@ class ProviderSpec(msgspec.Struct, frozen=True):
     name: str
     kind: str  # one of shared.snapshot.PROVIDER_KINDS
     base_url: str
-    sealed_credentials: bytes | None = None  # AES-256-GCM, see shared.sealing
+    # JSON {"api_key": ...} sealed (AES-256-GCM) by shared.crypto.MasterSecret with context = the provider id
+    sealed_credentials: bytes | None = None
 
 
 class DeploymentSpec(msgspec.Struct, frozen=True):
