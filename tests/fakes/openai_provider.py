@@ -74,6 +74,13 @@ def split_sse_events(body: bytes) -> list[bytes]:
     return events
 
 
+async def _cancel_other_tasks() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class FakeOpenAIProvider:
     """A real HTTP server speaking OpenAI's Chat Completions wire format; see the module docstring."""
 
@@ -121,6 +128,8 @@ class FakeOpenAIProvider:
         try:
             if self._runner is not None:
                 asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(_STOP_TIMEOUT_S)
+            # handlers still streaming (a test that stopped reading) are cancelled, not destroyed while pending
+            asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), self._loop).result(_STOP_TIMEOUT_S)
         finally:
             self._runner, self._port = None, None
             self._stop_loop()
