@@ -139,3 +139,50 @@ def test_config_status_shows_each_data_plane_on_the_published_version(gateway: G
     applied = httpx.get(f"{gateway.dataplane_url}/status").json()
     assert [p["instance"] for p in status["dataplanes"]] == [applied["instance"]]
     assert applied["config_version"] == status["published_version"] and applied["stale"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"", 400),
+        (b'{"model": 42, "messages": []}', 400),
+        (b'{"model": "team-chat", "messages": [{"role": "user", "content": "Hi"}], "unknown_field": {"kept": 1}}', 200),
+        (b"x" * 10_000_000, 413),
+    ],
+    ids=["malformed", "empty", "wrong-type", "unknown-field", "10MB"],
+)
+def test_bad_input_through_granian_gets_a_clear_4xx_in_openai_format(
+    gateway: Gateway, upstream: FakeOpenAIProvider, key: str, body: bytes, status: int
+) -> None:
+    response = httpx.post(
+        f"{gateway.openai_base_url}/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == status
+    if status >= 400:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    else:  # unknown fields are forwarded to the upstream untouched
+        assert json.loads(upstream.requests[-1].body)["unknown_field"] == {"kept": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b"", 400),
+        (b'{"name": 42}', 422),
+        (b'{"name": "x", "bogus": 1}', 422),
+        (b"x" * 10_000_000, 413),
+    ],
+    ids=["malformed", "empty", "wrong-type", "unknown-field", "10MB"],
+)
+def test_bad_input_to_the_admin_api_through_granian_gets_a_clear_4xx(
+    gateway: Gateway, body: bytes, status: int
+) -> None:
+    response = gateway.admin.post("/teams", content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == status
+    assert response.json()["error"]["type"] in {"invalid_json", "validation_error", "request_too_large"}
