@@ -17,7 +17,7 @@ import httpx
 
 from bench import wrk
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
-from waypost.processes import Child, executable, free_port, granian_argv, http_ok, port_in_use
+from waypost.processes import Child, executable, free_port, http_ok, port_in_use, start_plane
 
 GATEWAY_CPU, LOAD_CPU = 0, 1
 SECONDS = 10
@@ -58,31 +58,13 @@ def _start_stack(workdir: Path, children: list[Child]) -> tuple[str, str, str]:
         "WAYPOST_CACHE_DIR": str(workdir / "cache"),
         "WAYPOST_LOG_LEVEL": "warning",
     }
-    admin_url = f"http://127.0.0.1:{admin_port}"
-    controlplane = Child(
-        "controlplane",
-        granian_argv("controlplane.app:make_app", host="127.0.0.1", port=admin_port, workers=1),
-        env=env,
-        log_path=logs / "cp.log",
-    )
-    children.append(controlplane)
-    controlplane.wait_until(http_ok(f"{admin_url}/healthz"), what="control plane", timeout=60)
+    admin_url = start_plane("controlplane", host="127.0.0.1", port=admin_port, env=env, log_dir=logs, children=children)
     key = _configure(admin_url, f"http://127.0.0.1:{fake_port}/v1")
-    dataplane = Child(
-        "dataplane",
-        [
-            "taskset",
-            "-c",
-            str(GATEWAY_CPU),
-            *granian_argv("dataplane.app:make_app", host="127.0.0.1", port=data_port, workers=1),
-        ],
-        env=env,
-        log_path=logs / "dp.log",
+    gateway = start_plane(
+        "dataplane", host="127.0.0.1", port=data_port, env=env, log_dir=logs, children=children, cpu=GATEWAY_CPU
     )
-    children.append(dataplane)
-    gateway = f"http://127.0.0.1:{data_port}"
-    dataplane.wait_until(
-        http_ok(f"{gateway}/v1/models", {"Authorization": f"Bearer {key}"}), what="data plane", timeout=60
+    children[-1].wait_until(
+        http_ok(f"{gateway}/v1/models", {"Authorization": f"Bearer {key}"}), what="key accepted", timeout=30
     )
     return f"http://127.0.0.1:{fake_port}/v1/chat/completions", f"{gateway}/v1/chat/completions", key
 

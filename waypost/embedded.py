@@ -17,7 +17,7 @@ import msgspec
 
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
 from waypost.demo import DemoAccess, seed_demo
-from waypost.processes import Child, ChildFailedError, executable, free_port, granian_argv, http_ok, port_in_use
+from waypost.processes import Child, ChildFailedError, executable, free_port, http_ok, port_in_use, start_plane
 
 
 class EmbeddedSecrets(msgspec.Struct, frozen=True):
@@ -85,29 +85,16 @@ def _start_all(options: UpOptions, secrets: EmbeddedSecrets, children: list[Chil
     nats.wait_until(lambda: port_in_use("127.0.0.1", nats_port), what="NATS listening", timeout=20)
     env = _plane_env(options, secrets, f"nats://127.0.0.1:{nats_port}")
 
-    admin_url = f"http://{options.host}:{options.admin_port}"
-    controlplane = Child(
-        "controlplane",
-        granian_argv("controlplane.app:make_app", host=options.host, port=options.admin_port, workers=1),
-        env=env,
-        log_path=logs / "controlplane.log",
+    admin_url = start_plane(
+        "controlplane", host=options.host, port=options.admin_port, env=env, log_dir=logs, children=children
     )
-    children.append(controlplane)
-    controlplane.wait_until(http_ok(f"{admin_url}/healthz"), what="/healthz", timeout=60)
     demo = seed_demo(admin_url, secrets.admin_token) if options.demo else None
-
-    dataplane_url = f"http://{options.host}:{options.port}"
-    dataplane = Child(
-        "dataplane",
-        granian_argv("dataplane.app:make_app", host=options.host, port=options.port, workers=1),
-        env=env,
-        log_path=logs / "dataplane.log",
+    dataplane_url = start_plane(
+        "dataplane", host=options.host, port=options.port, env=env, log_dir=logs, children=children
     )
-    children.append(dataplane)
-    dataplane.wait_until(http_ok(f"{dataplane_url}/readyz"), what="/readyz (config applied)", timeout=60)
     if demo is not None:  # the key works once the snapshot holding it is applied
         auth = {"Authorization": f"Bearer {demo.key}"}
-        dataplane.wait_until(http_ok(f"{dataplane_url}/v1/models", auth), what="demo key accepted", timeout=30)
+        children[-1].wait_until(http_ok(f"{dataplane_url}/v1/models", auth), what="demo key accepted", timeout=30)
     return demo
 
 

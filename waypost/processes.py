@@ -108,3 +108,29 @@ def granian_argv(target: str, *, host: str, port: int, workers: int) -> list[str
         "--log-level", "warning",
         target,
     ]  # fmt: skip
+
+
+_READY_PATHS = {"controlplane": "/healthz", "dataplane": "/readyz"}
+
+
+def start_plane(
+    plane: str,
+    *,
+    host: str,
+    port: int,
+    env: Mapping[str, str],
+    log_dir: Path,
+    children: list[Child],
+    cpu: int | None = None,
+    timeout: float = 60,
+) -> str:
+    """Start `controlplane` or `dataplane` under Granian (one worker, optionally pinned to `cpu`), add it to
+    `children` at once (so the caller stops it even if it never gets ready), wait until ready; return its URL."""
+    argv = granian_argv(f"{plane}.app:make_app", host=host, port=port, workers=1)
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    child = Child(plane, argv, env=env, log_path=log_dir / f"{plane}.log")
+    children.append(child)
+    url = f"http://{host}:{port}"
+    child.wait_until(http_ok(url + _READY_PATHS[plane]), what=_READY_PATHS[plane], timeout=timeout)
+    return url

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import TestSecrets
-from waypost.processes import Child, free_port, granian_argv, http_ok
+from waypost.processes import Child, free_port, http_ok, start_plane
 
 ADMIN_TOKEN = "e2e-admin-token"
 
@@ -63,25 +63,18 @@ def plane_env(
 def run_gateway(env: dict[str, str], log_dir: Path) -> Iterator[Gateway]:
     children: list[Child] = []
     try:
-        admin_port, data_port = free_port(), free_port()
-        controlplane = Child(
-            "controlplane",
-            granian_argv("controlplane.app:make_app", host="127.0.0.1", port=admin_port, workers=1),
-            env=env,
-            log_path=log_dir / "controlplane.log",
+        admin_url = start_plane(
+            "controlplane", host="127.0.0.1", port=free_port(), env=env, log_dir=log_dir, children=children
         )
-        children.append(controlplane)
-        admin_url = f"http://127.0.0.1:{admin_port}"
-        controlplane.wait_until(http_ok(f"{admin_url}/healthz"), what="/healthz", timeout=60)
-        dataplane = Child(
+        data_port = free_port()
+        dataplane_url = start_plane(
             "dataplane",
-            granian_argv("dataplane.app:make_app", host="127.0.0.1", port=data_port, workers=1),
+            host="127.0.0.1",
+            port=data_port,
             env={**env, "WAYPOST_INSTANCE_ID": f"e2e-{data_port}"},
-            log_path=log_dir / "dataplane.log",
+            log_dir=log_dir,
+            children=children,
         )
-        children.append(dataplane)
-        dataplane_url = f"http://127.0.0.1:{data_port}"
-        dataplane.wait_until(http_ok(f"{dataplane_url}/readyz"), what="/readyz", timeout=60)
         yield Gateway(admin_url=admin_url, dataplane_url=dataplane_url, children=children)
     finally:
         for child in reversed(children):
