@@ -137,10 +137,12 @@ def run_up(options: UpOptions) -> int:
     secrets = load_or_create_secrets(options.data_dir)
     children: list[Child] = []
 
-    def stop_on_sigterm(_signum: int, _frame: FrameType | None) -> NoReturn:
+    def stop(_signum: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # SIGINT explicitly too: a shell starting us in the background hands us SIGINT ignored
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         _check_ports(options)
         demo = _start_all(options, secrets, children)
