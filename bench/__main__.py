@@ -56,7 +56,7 @@ def _start_stack(workdir: Path, children: list[Child]) -> tuple[str, str, str]:
         "WAYPOST_VERIFY_KEY": public_key_b64(load_signing_key(signing_key)),
         "WAYPOST_ADMIN_TOKEN": ADMIN_TOKEN,
         "WAYPOST_CACHE_DIR": str(workdir / "cache"),
-        "WAYPOST_LOG_LEVEL": "warning",
+        "WAYPOST_LOG_LEVEL": "info",  # the canonical request line stays on, as in production
     }
     admin_url = start_plane("controlplane", host="127.0.0.1", port=admin_port, env=env, log_dir=logs, children=children)
     key = _configure(admin_url, f"http://127.0.0.1:{fake_port}/v1")
