@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -56,6 +57,17 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(database_url: str, test_secrets: TestSecrets, nats_url: str, nats_prefix: str) -> ControlPlaneSettings:
     return make_settings(database_url, test_secrets, nats_url=nats_url, nats_prefix=nats_prefix)
+
+
+@asynccontextmanager
+async def running(app: Starlette, token: str | None = ADMIN_TOKEN) -> AsyncIterator[httpx.AsyncClient]:
+    """The app through its lifespan, and a client on it (authenticated with `token` unless None)."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp", headers=headers) as client,
+    ):
+        yield client
 
 
 @pytest.fixture

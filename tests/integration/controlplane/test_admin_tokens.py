@@ -5,31 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import msgspec
 import pytest
 from sqlalchemy import text
-from starlette.applications import Starlette
 
 from controlplane.app import create_app
 from controlplane.db.session import make_engine
 from controlplane.settings import ControlPlaneSettings
-from tests.integration.controlplane.conftest import ADMIN_TOKEN
+from tests.integration.controlplane.conftest import ADMIN_TOKEN, running
 
 BANNER = re.compile(r"^Admin token \(shown once, store it now\): (wpa_[A-Za-z0-9_-]{40,})$", re.MULTILINE)
-
-
-@asynccontextmanager
-async def running(app: Starlette, token: str | None) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp", headers=headers) as client,
-    ):
-        yield client
 
 
 async def _stored_hashes(database_url: str) -> list[str]:

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from controlplane.app import create_app
 from controlplane.settings import ControlPlaneSettings
 from controlplane.snapshots.build import read_revision
-from tests.integration.controlplane.conftest import ADMIN_TOKEN
+from tests.integration.controlplane.conftest import ADMIN_TOKEN, running
 from tests.services import free_port
 
 
@@ -25,14 +25,7 @@ async def test_a_fresh_sqlite_file_is_created_migrated_served_and_published(
     database = tmp_path / "not" / "yet" / "there.db"
     app = create_app(msgspec.structs.replace(settings, database_url=f"sqlite+aiosqlite:///{database}"))
 
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://cp",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with running(app) as client:
         environments = (await client.get("/api/v1/environments")).json()["data"]
         team = await client.post("/api/v1/teams", json={"name": "first"})
         async with app.state.sessionmaker() as session:
@@ -110,14 +103,7 @@ async def test_an_unexpected_error_is_a_500_with_only_a_request_id(app: Starlett
 
 async def test_the_body_limit_comes_from_settings(database_url: str, settings: ControlPlaneSettings) -> None:
     app = create_app(msgspec.structs.replace(settings, max_body_bytes=64))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://cp",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with running(app) as client:
         small = await client.post("/api/v1/teams", json={"name": "a"})
         large = await client.post("/api/v1/teams", json={"name": "a" * 64})
 
@@ -128,14 +114,7 @@ async def test_the_body_limit_comes_from_settings(database_url: str, settings: C
 
 async def test_the_admin_api_serves_while_nats_is_down(settings: ControlPlaneSettings) -> None:
     app = create_app(msgspec.structs.replace(settings, nats_url=f"nats://127.0.0.1:{free_port()}"))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://cp",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with running(app) as client:
         created = await client.post("/api/v1/teams", json={"name": "offline"})
         status = await client.get("/api/v1/config/status")
 
