@@ -34,12 +34,16 @@ async def bootstrap_admin_token(*, session: AsyncSession, configured: str | None
     return token
 
 
-async def verify_admin_token(*, session: AsyncSession, configured: str | None, presented: str) -> bool:
-    """The configured token (compared in constant time) or any stored one (looked up by its SHA-256, so timing
-    reveals nothing about the token itself) is valid."""
+CONFIGURED_ACTOR = "admin-token:configured"
+
+
+async def authenticate_admin_token(*, session: AsyncSession, configured: str | None, presented: str) -> str | None:
+    """The actor behind a valid token, for the audit log: the configured token (compared in constant time) or a
+    stored one (looked up by its SHA-256, so timing reveals nothing about the token itself). None if invalid."""
     if not presented or len(presented) > MAX_TOKEN_LENGTH:
-        return False
+        return None
     digest = hash_admin_token(presented)
     if configured is not None and hmac.compare_digest(digest, hash_admin_token(configured)):
-        return True
-    return await session.scalar(select(exists().where(AdminToken.token_hash == digest))) is True
+        return CONFIGURED_ACTOR
+    stored = await session.scalar(select(AdminToken).where(AdminToken.token_hash == digest))
+    return None if stored is None else f"admin-token:{stored.name}:{stored.id}"

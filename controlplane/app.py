@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from controlplane.admin_tokens import bootstrap_admin_token
 from controlplane.api import (
     applications,
+    audit,
     config_status,
     deployments,
     environments,
@@ -124,9 +125,12 @@ PUBLIC_OPERATIONS = (
 def create_app(settings: ControlPlaneSettings) -> Starlette:
     configure_default_logging(settings.log_level)
     operations = [
-        operation
-        for resource in RESOURCES
-        for operation in make_operations(resource, max_body_bytes=settings.max_body_bytes)
+        *(
+            operation
+            for resource in RESOURCES
+            for operation in make_operations(resource, max_body_bytes=settings.max_body_bytes)
+        ),
+        *audit.operations,
     ]
     routes = [
         Route(HEALTH_PATH, healthz, methods=["GET"]),

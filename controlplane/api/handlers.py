@@ -21,6 +21,8 @@ from controlplane.api.bodies import decode_body, decode_query, read_body
 from controlplane.api.errors import NotFoundError, database_error
 from controlplane.api.fields import is_id
 from controlplane.api.resource import Action, CreateT, ModelT, ReadT, Resource, UpdateT
+from controlplane.audit import record_change
+from controlplane.db.models import Base
 from shared.crypto import MasterSecret
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -73,6 +75,34 @@ async def transaction(request: Request, *, subject: str, deleting: bool = False)
         raise error from exc
 
 
+def _row_id(row: Base) -> str:
+    identity = inspect(row).identity
+    assert identity is not None, "audited rows are flushed"
+    return str(identity[0])
+
+
+def _audit(
+    session: AsyncSession,
+    request: Request,
+    *,
+    action: str,
+    resource_type: str,
+    row: Base,
+    before: msgspec.Struct | None,
+    after: msgspec.Struct | None,
+) -> None:
+    record_change(
+        session,
+        actor=request.state.actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=_row_id(row),
+        before=before,
+        after=after,
+        request_id=request.state.request_id,
+    )
+
+
 async def _row(session: AsyncSession, resource: Resource[ModelT, CreateT, UpdateT, ReadT], row_id: str) -> ModelT:
     row = await session.get(resource.model, row_id) if is_id(row_id) else None
     if row is None:
@@ -99,6 +129,15 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
             session.add(created.row)
             await session.flush()
             [read] = await resource.read(session=session, rows=[created.row])
+            _audit(
+                session,
+                request,
+                action="create",
+                resource_type=subject,
+                row=created.row,
+                before=None,
+                after=read,
+            )
         if resource.created_type is not None:
             return json_response(resource.created_type(**msgspec.structs.asdict(read), **created.reveal), status=201)
         return json_response(read, status=201)
@@ -126,16 +165,36 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
         data = decode_body(update_decoder, await read_body(request, max_bytes=max_body_bytes))
         async with transaction(request, subject=subject) as session:
             row = await _row(session, resource, request.path_params["id"])
+            [before] = await resource.read(session=session, rows=[row])
             await resource.update(session=session, master=_master(request), row=row, data=data)
             await session.flush()
             [read] = await resource.read(session=session, rows=[row])
+            _audit(
+                session,
+                request,
+                action="update",
+                resource_type=subject,
+                row=row,
+                before=before,
+                after=read,
+            )
         return json_response(read)
 
     async def delete(request: Request) -> Response:
         async with transaction(request, subject=subject, deleting=True) as session:
             row = await _row(session, resource, request.path_params["id"])
+            [before] = await resource.read(session=session, rows=[row])
             await session.delete(row)
             await session.flush()
+            _audit(
+                session,
+                request,
+                action="delete",
+                resource_type=subject,
+                row=row,
+                before=before,
+                after=None,
+            )
         return Response(status_code=204)
 
     collection, item, tag = f"/{resource.path}", f"/{resource.path}/{{id}}", resource.path
@@ -197,9 +256,19 @@ def _action_operation(resource: Resource[ModelT, CreateT, UpdateT, ReadT], actio
     async def run(request: Request) -> Response:
         async with transaction(request, subject=resource.singular) as session:
             row = await _row(session, resource, request.path_params["id"])
+            [before] = await resource.read(session=session, rows=[row])
             await action.apply(session=session, row=row)
             await session.flush()
             [read] = await resource.read(session=session, rows=[row])
+            _audit(
+                session,
+                request,
+                action=action.name,
+                resource_type=resource.singular,
+                row=row,
+                before=before,
+                after=read,
+            )
         return json_response(read)
 
     return Operation(

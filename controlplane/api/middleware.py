@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from controlplane.admin_tokens import verify_admin_token
+from controlplane.admin_tokens import authenticate_admin_token
 from controlplane.api.errors import InternalError, UnauthorizedError, error_response, render_error
 
 log = structlog.get_logger("controlplane.api")
@@ -67,7 +67,9 @@ class AdminAuth:
             await self.app(scope, receive, send)
             return
         scheme, _, presented = Headers(scope=scope).get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and presented and await self._valid(scope, presented.strip()):
+        actor = await self._actor(scope, presented.strip()) if scheme.lower() == "bearer" and presented else None
+        if actor is not None:
+            scope.setdefault("state", {})["actor"] = actor  # who made the change, for the audit log
             await self.app(scope, receive, send)
             return
         error = UnauthorizedError(
@@ -76,7 +78,9 @@ class AdminAuth:
         )
         await error_response(error)(scope, receive, send)
 
-    async def _valid(self, scope: Scope, presented: str) -> bool:
+    async def _actor(self, scope: Scope, presented: str) -> str | None:
         sessionmaker: async_sessionmaker[AsyncSession] = scope["app"].state.sessionmaker
         async with sessionmaker() as session:
-            return await verify_admin_token(session=session, configured=self.configured_token, presented=presented)
+            return await authenticate_admin_token(
+                session=session, configured=self.configured_token, presented=presented
+            )

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from controlplane.db.models import AdminToken, ConfigRevision
+from controlplane.db.models import AdminToken, AuditEvent, ConfigRevision
 
-_UNVERSIONED = (AdminToken, ConfigRevision)
+_UNVERSIONED = (AdminToken, AuditEvent, ConfigRevision)  # rows that are not part of the data planes' config
 
 
 class RevisionedSession(Session):
