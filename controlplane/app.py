@@ -130,6 +130,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             for resource in RESOURCES
             for operation in make_operations(resource, max_body_bytes=settings.max_body_bytes)
         ),
+        keys.make_rotate_operation(max_body_bytes=settings.max_body_bytes),
         *audit.operations,
     ]
     routes = [

@@ -29,8 +29,12 @@ def authenticate(authorization: str | None, *, view: ConfigView, master: MasterS
     if parsed is None:
         raise InvalidApiKeyError()
     spec = view.keys_by_public_id.get(parsed.public_id)
-    expected = spec.secret_hash if spec is not None else _UNKNOWN_KEY_HASH
-    matches = hmac.compare_digest(master.hash_key_secret(parsed.secret), expected)
+    digest = master.hash_key_secret(parsed.secret)
+    matches = hmac.compare_digest(digest, spec.secret_hash if spec is not None else _UNKNOWN_KEY_HASH)
+    if spec is not None and not matches and spec.previous_secret_hash is not None:
+        # a rotated key's replaced secret works until its grace window ends
+        in_grace = spec.previous_valid_until is not None and now < spec.previous_valid_until
+        matches = in_grace and hmac.compare_digest(digest, spec.previous_secret_hash)
     if spec is None or not matches or spec.environment != parsed.environment:
         raise InvalidApiKeyError()
     if spec.expires_at is not None and spec.expires_at <= now:

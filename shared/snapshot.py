@@ -25,6 +25,10 @@ class KeySpec(msgspec.Struct, frozen=True):
     application_id: str | None = None
     expires_at: int | None = None  # unix seconds
     models: list[str] | None = None  # route names this key may call; None means every route
+    # after a rotation, the replaced secret's hash stays valid until `previous_valid_until` (unix seconds)
+    previous_secret_hash: str | None = None
+    previous_valid_until: int | None = None
+    metadata: dict[str, str] = {}
 
 
 class ProviderSpec(msgspec.Struct, frozen=True):

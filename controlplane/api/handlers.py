@@ -81,7 +81,7 @@ def _row_id(row: Base) -> str:
     return str(identity[0])
 
 
-def _audit(
+def audit_change(
     session: AsyncSession,
     request: Request,
     *,
@@ -103,10 +103,11 @@ def _audit(
     )
 
 
-async def _row(session: AsyncSession, resource: Resource[ModelT, CreateT, UpdateT, ReadT], row_id: str) -> ModelT:
-    row = await session.get(resource.model, row_id) if is_id(row_id) else None
+async def find_row(session: AsyncSession, model: type[ModelT], row_id: str, *, subject: str) -> ModelT:
+    """The row with this id; a malformed or unknown id is a 404."""
+    row = await session.get(model, row_id) if is_id(row_id) else None
     if row is None:
-        raise NotFoundError(f"{resource.singular} not found")
+        raise NotFoundError(f"{subject} not found")
     return row
 
 
@@ -129,7 +130,7 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
             session.add(created.row)
             await session.flush()
             [read] = await resource.read(session=session, rows=[created.row])
-            _audit(
+            audit_change(
                 session,
                 request,
                 action="create",
@@ -157,19 +158,19 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
 
     async def get(request: Request) -> Response:
         async with transaction(request, subject=subject) as session:
-            row = await _row(session, resource, request.path_params["id"])
+            row = await find_row(session, resource.model, request.path_params["id"], subject=resource.singular)
             [read] = await resource.read(session=session, rows=[row])
         return json_response(read)
 
     async def update(request: Request) -> Response:
         data = decode_body(update_decoder, await read_body(request, max_bytes=max_body_bytes))
         async with transaction(request, subject=subject) as session:
-            row = await _row(session, resource, request.path_params["id"])
+            row = await find_row(session, resource.model, request.path_params["id"], subject=resource.singular)
             [before] = await resource.read(session=session, rows=[row])
             await resource.update(session=session, master=_master(request), row=row, data=data)
             await session.flush()
             [read] = await resource.read(session=session, rows=[row])
-            _audit(
+            audit_change(
                 session,
                 request,
                 action="update",
@@ -182,11 +183,11 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
 
     async def delete(request: Request) -> Response:
         async with transaction(request, subject=subject, deleting=True) as session:
-            row = await _row(session, resource, request.path_params["id"])
+            row = await find_row(session, resource.model, request.path_params["id"], subject=resource.singular)
             [before] = await resource.read(session=session, rows=[row])
             await session.delete(row)
             await session.flush()
-            _audit(
+            audit_change(
                 session,
                 request,
                 action="delete",
@@ -255,12 +256,12 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
 def _action_operation(resource: Resource[ModelT, CreateT, UpdateT, ReadT], action: Action[ModelT]) -> Operation:
     async def run(request: Request) -> Response:
         async with transaction(request, subject=resource.singular) as session:
-            row = await _row(session, resource, request.path_params["id"])
+            row = await find_row(session, resource.model, request.path_params["id"], subject=resource.singular)
             [before] = await resource.read(session=session, rows=[row])
             await action.apply(session=session, row=row)
             await session.flush()
             [read] = await resource.read(session=session, rows=[row])
-            _audit(
+            audit_change(
                 session,
                 request,
                 action=action.name,

@@ -98,6 +98,9 @@ class Key(Base, Timestamped):
     models: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    key_metadata: Mapped[dict[str, str]] = mapped_column("metadata", JSON, default=dict)
     environment: Mapped[Environment] = relationship(lazy="joined")
 
 

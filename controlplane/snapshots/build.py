@@ -26,6 +26,11 @@ def _unix(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 
 
+def _in_grace(key: Key, now: datetime) -> bool:
+    """A rotated key's replaced secret ships while its grace window lasts; data planes check the end themselves."""
+    return key.previous_valid_until is not None and key.previous_valid_until > now
+
+
 async def read_revision(session: AsyncSession) -> int:
     return (await session.execute(select(ConfigRevision.revision).where(ConfigRevision.id == 1))).scalar_one()
 
@@ -60,6 +65,9 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
                     application_id=k.application_id,
                     expires_at=_unix(k.expires_at),
                     models=k.models,
+                    metadata=k.key_metadata,
+                    previous_secret_hash=k.previous_secret_hash if _in_grace(k, now) else None,
+                    previous_valid_until=_unix(k.previous_valid_until) if _in_grace(k, now) else None,
                 )
                 for k in keys
                 if k.expires_at is None or k.expires_at > now

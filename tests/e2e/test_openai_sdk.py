@@ -186,3 +186,20 @@ def test_bad_input_to_the_admin_api_through_granian_gets_a_clear_4xx(
     response = gateway.admin.post("/teams", content=body, headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == status
     assert response.json()["error"]["type"] in {"invalid_json", "validation_error", "request_too_large"}
+
+
+def test_a_rotated_key_works_with_both_secrets_until_the_grace_window_ends(gateway: Gateway) -> None:
+    team_id = gateway.admin.get("/teams").json()["data"][0]["id"]
+    old = gateway.create("keys", {"name": "to-rotate", "team_id": team_id, "environment": "dev"})
+    gateway.wait_until_key_works(old["key"])
+    rotated = gateway.admin.post(f"/keys/{old['id']}/rotate", json={"grace_seconds": 3})
+    assert rotated.status_code == 200
+    new_key = rotated.json()["key"]
+
+    gateway.wait_until_key_works(new_key)
+    models_url = f"{gateway.openai_base_url}/models"
+    assert httpx.get(models_url, headers={"Authorization": f"Bearer {old['key']}"}).status_code == 200
+    poll(
+        lambda: httpx.get(models_url, headers={"Authorization": f"Bearer {old['key']}"}).status_code == 401, timeout=15
+    )
+    assert httpx.get(models_url, headers={"Authorization": f"Bearer {new_key}"}).status_code == 200

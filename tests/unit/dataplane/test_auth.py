@@ -123,3 +123,25 @@ async def test_models_hides_routes_outside_the_keys_allow_list(
     assert listed.json()["data"] == []
     assert refused.status_code == 404
     assert refused.json()["error"]["code"] == "model_not_found"
+
+
+def test_a_rotated_keys_old_secret_works_until_its_grace_window_ends(test_secrets: TestSecrets) -> None:
+    old = make_key(test_secrets.secret_key)
+    parsed = parse_key(old.token)
+    assert parsed is not None
+    new_secret = "N" * 40
+    new_token = format_key(parsed.environment, parsed.public_id, new_secret)
+    rotated = msgspec.structs.replace(
+        old.spec,
+        secret_hash=master_secret(test_secrets.secret_key).hash_key_secret(new_secret),
+        previous_secret_hash=old.spec.secret_hash,
+        previous_valid_until=int(NOW) + 60,
+    )
+    view = _view(test_secrets, ClientKey(spec=rotated, token=new_token))
+
+    assert _check(test_secrets, view, f"Bearer {new_token}") == parsed.public_id
+    assert _check(test_secrets, view, f"Bearer {old.token}", now=NOW + 59) == parsed.public_id
+    for now in (NOW + 60, NOW + 3600):
+        with pytest.raises(InvalidApiKeyError):
+            _check(test_secrets, view, f"Bearer {old.token}", now=now)
+    assert _check(test_secrets, view, f"Bearer {new_token}", now=NOW + 3600) == parsed.public_id
