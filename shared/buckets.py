@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 POINTER_KEY = "snapshot"
+PROCESSED_REVISION_KEY = "processed_revision"  # the newest config_revision the publisher has looked at
 STATUS_TTL_SECONDS = 30.0
 
 

@@ -12,7 +12,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoKeysError, N
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
-from shared.buckets import POINTER_KEY, STATUS_TTL_SECONDS, Buckets
+from shared.buckets import POINTER_KEY, PROCESSED_REVISION_KEY, STATUS_TTL_SECONDS, Buckets
 from shared.codec import decode_pointer, decode_status, encode_json
 from shared.snapshot import DataPlaneStatus, SnapshotPointer
 
@@ -57,6 +57,17 @@ class SnapshotStore:
         except KeyNotFoundError:
             return None
         return decode_pointer(entry.value) if entry.value else None
+
+    async def mark_processed(self, revision: int) -> None:
+        """Record that every config change up to `revision` is published (or changed nothing data planes see)."""
+        await self.config.put(PROCESSED_REVISION_KEY, str(revision).encode())
+
+    async def read_processed(self) -> int | None:
+        try:
+            entry = await self.config.get(PROCESSED_REVISION_KEY)
+        except KeyNotFoundError:
+            return None
+        return int(entry.value) if entry.value else None
 
     async def read_object(self, name: str) -> bytes:
         # writeinto= avoids nats-py's quadratic `bytes +=` accumulation (DESIGN.md §11)

@@ -53,6 +53,7 @@ class SnapshotPublisher:
             snapshot = await build_snapshot(session, now=self._clock())
         digest = content_digest(snapshot)
         if digest == self._published_content:
+            await self._store.mark_processed(snapshot.version)
             return None
         data = encode_snapshot(snapshot)
         pointer = SnapshotPointer(
@@ -64,6 +65,7 @@ class SnapshotPublisher:
             published_at=int(self._clock().timestamp() * 1000),
         )
         await self._store.put_snapshot(data, pointer)
+        await self._store.mark_processed(snapshot.version)
         self._published_content = digest
         log.info(
             "snapshot_published",

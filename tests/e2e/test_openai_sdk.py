@@ -126,19 +126,21 @@ def test_a_revoked_key_stops_working(gateway: Gateway, upstream: FakeOpenAIProvi
         sdk.chat.completions.create(model=ROUTE, messages=[{"role": "user", "content": "Hi"}])
 
 
-def test_config_status_shows_each_data_plane_on_the_published_version(gateway: Gateway, key: str) -> None:
-    def in_sync() -> bool:
-        status = gateway.admin.get("/config/status").json()
-        planes = status["dataplanes"]
-        return bool(planes) and all(
-            p["in_sync"] and p["applied_version"] == status["published_version"] for p in planes
-        )
+def test_config_status_waits_until_a_change_is_applied_by_every_data_plane(gateway: Gateway, key: str) -> None:
+    gateway.create("teams", {"name": "status-check"})  # moves the revision; nothing a data plane serves changes
+    team_id = gateway.admin.get("/teams").json()["data"][0]["id"]
+    fresh = gateway.create("keys", {"name": "waited-for", "team_id": team_id, "environment": "dev"})
 
-    poll(in_sync, timeout=10)
-    status = gateway.admin.get("/config/status").json()
+    status = gateway.admin.get("/config/status", params={"wait": 10}).json()
+
+    assert status["converged"] is True
+    assert status["published_through_revision"] >= status["revision"]
     applied = httpx.get(f"{gateway.dataplane_url}/status").json()
     assert [p["instance"] for p in status["dataplanes"]] == [applied["instance"]]
     assert applied["config_version"] == status["published_version"] and applied["stale"] is False
+    # converged means enforced: the key created just before the wait works at once
+    auth = {"Authorization": f"Bearer {fresh['key']}"}
+    assert httpx.get(f"{gateway.openai_base_url}/models", headers=auth).status_code == 200
 
 
 @pytest.mark.parametrize(

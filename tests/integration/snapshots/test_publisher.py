@@ -11,7 +11,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from controlplane.db.models import Deployment, Environment, Key, Organization, Provider, Route, RouteTarget, Team
+from controlplane.db.models import (
+    Deployment,
+    Environment,
+    Key,
+    Organization,
+    Provider,
+    Route,
+    RouteTarget,
+    Team,
+    User,
+)
 from controlplane.db.session import make_engine, make_sessionmaker
 from controlplane.snapshots.build import read_revision
 from controlplane.snapshots.publisher import SnapshotPublisher
@@ -89,7 +99,12 @@ async def test_publishes_a_signed_consistent_snapshot_and_skips_unchanged_conten
     assert [r.name for r in snapshot.routes] == ["demo"]
     assert snapshot.routes[0].deployment_ids == [snapshot.deployments[0].id]
 
+    assert await store.read_processed() == pointer.version
+    async with sessionmaker() as session, session.begin():
+        session.add(User(email="no-config@example.com"))  # a change no data plane sees: new revision, same content
     assert await publisher.publish_if_changed() is None  # same content: the pointer does not move
+    async with sessionmaker() as session:
+        assert await store.read_processed() == await read_revision(session) > pointer.version
 
     async with sessionmaker() as session, session.begin():
         key = await session.get(Key, key_id)
