@@ -123,13 +123,16 @@ def start_plane(
     children: list[Child],
     cpu: int | None = None,
     timeout: float = 60,
+    name: str | None = None,
 ) -> str:
     """Start `controlplane` or `dataplane` under Granian (one worker, optionally pinned to `cpu`), add it to
-    `children` at once (so the caller stops it even if it never gets ready), wait until ready; return its URL."""
+    `children` at once (so the caller stops it even if it never gets ready), wait until ready; return its URL.
+    `name` (default: the plane) names the child and its log file."""
     argv = granian_argv(f"{plane}.app:make_app", host=host, port=port, workers=1)
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]
-    child = Child(plane, argv, env=env, log_path=log_dir / f"{plane}.log")
+    name = name or plane
+    child = Child(name, argv, env=env, log_path=log_dir / f"{name}.log")
     children.append(child)
     url = f"http://{host}:{port}"
     child.wait_until(http_ok(url + _READY_PATHS[plane]), what=_READY_PATHS[plane], timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from shared.transport import SNAPSHOT_HISTORY, SnapshotStore
 
 log = structlog.get_logger("controlplane.publisher")
 
+POLL_SECONDS = 0.05  # how often the publisher reads config_revision (one indexed single-row SELECT)
 PUBLISHER_LOCK_ID = 0x5741_5950  # "WAYP": the PostgreSQL advisory lock held by the publishing control plane
 
 
@@ -88,20 +90,24 @@ class SnapshotPublisher:
                 await self._store.delete_object(name)
 
     async def run(self) -> None:
-        """Publish on every revision change, debounced, until cancelled.
+        """Publish on every revision change until cancelled: at once when the last publish is older than the
+        debounce window, else at the window's end, so a burst of admin changes becomes one snapshot per window
+        while a lone change goes out within one poll interval.
 
         The loop also checks `cancelling()` because nats-py swallows a CancelledError that lands inside a
         publish (`Client._flush_pending`), which would otherwise leave this task running after shutdown.
         """
         task = asyncio.current_task()
         seen_revision: int | None = None
+        last_publish = float("-inf")
         while task is None or not task.cancelling():
             revision: int | None = None
             try:
                 async with self._sessionmaker() as session:
                     revision = await read_revision(session)
                 if revision != seen_revision:
-                    await asyncio.sleep(self._debounce)  # let a burst of admin changes settle into one snapshot
+                    await asyncio.sleep(max(0.0, last_publish + self._debounce - time.monotonic()))
+                    last_publish = time.monotonic()
                     await self.publish_if_changed()
                     seen_revision = revision
             except SnapshotInvalidError as exc:
@@ -110,7 +116,7 @@ class SnapshotPublisher:
             except Exception as exc:  # keep publishing after transient NATS or database failures
                 log.warning("snapshot_publish_failed", error=repr(exc))
                 await asyncio.sleep(1.0)
-            await asyncio.sleep(self._debounce)
+            await asyncio.sleep(min(POLL_SECONDS, self._debounce))
 
 
 async def take_publisher_lock(connection: AsyncConnection) -> bool:

@@ -22,8 +22,25 @@ def upstream() -> Iterator[FakeOpenAIProvider]:
 
 
 @pytest.fixture(scope="module")
+def dataplane_count() -> int:
+    """How many data-plane replicas a module's gateway runs; a module overrides this fixture for more."""
+    return 1
+
+
+@pytest.fixture(scope="module")
+def publish_debounce_ms() -> int:
+    """Short in tests, so changes reach the data planes quickly; a module may override it."""
+    return 50
+
+
+@pytest.fixture(scope="module")
 def gateway(
-    postgres_server: str, nats_url: str, test_secrets: TestSecrets, tmp_path_factory: pytest.TempPathFactory
+    postgres_server: str,
+    nats_url: str,
+    test_secrets: TestSecrets,
+    tmp_path_factory: pytest.TempPathFactory,
+    dataplane_count: int,
+    publish_debounce_ms: int,
 ) -> Iterator[Gateway]:
     database = unique_name("waypost_e2e")
     prefix = unique_name("wpe2e")
@@ -35,9 +52,10 @@ def gateway(
         prefix=prefix,
         secrets=test_secrets,
         cache_dir=workdir / "cache",
+        publish_debounce_ms=publish_debounce_ms,
     )
     try:
-        with run_gateway(env, workdir / "logs") as running:
+        with run_gateway(env, workdir / "logs", dataplanes=dataplane_count) as running:
             yield running
     finally:
         asyncio.run(delete_streams(nats_url, prefix))

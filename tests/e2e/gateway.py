@@ -19,9 +19,10 @@ ADMIN_TOKEN = "e2e-admin-token"
 
 
 class Gateway:
-    def __init__(self, *, admin_url: str, dataplane_url: str, children: list[Child]) -> None:
+    def __init__(self, *, admin_url: str, dataplane_urls: list[str], children: list[Child]) -> None:
         self.admin_url = admin_url
-        self.dataplane_url = dataplane_url
+        self.dataplane_urls = dataplane_urls
+        self.dataplane_url = dataplane_urls[0]
         self.children = children
         self.admin = httpx.Client(
             base_url=f"{admin_url}/api/v1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
@@ -37,12 +38,19 @@ class Gateway:
         return dict(response.json())
 
     def wait_until_key_works(self, key: str, *, timeout: float = 15.0) -> None:
-        check = http_ok(f"{self.dataplane_url}/v1/models", {"Authorization": f"Bearer {key}"})
-        self.children[-1].wait_until(check, what="key accepted by the data plane", timeout=timeout)
+        for url in self.dataplane_urls:
+            check = http_ok(f"{url}/v1/models", {"Authorization": f"Bearer {key}"})
+            self.children[-1].wait_until(check, what=f"key accepted by {url}", timeout=timeout)
 
 
 def plane_env(
-    *, database_url: str, nats_url: str, prefix: str, secrets: TestSecrets, cache_dir: Path
+    *,
+    database_url: str,
+    nats_url: str,
+    prefix: str,
+    secrets: TestSecrets,
+    cache_dir: Path,
+    publish_debounce_ms: int,
 ) -> dict[str, str]:
     return {
         **os.environ,
@@ -54,28 +62,33 @@ def plane_env(
         "WAYPOST_VERIFY_KEY": secrets.verify_key,
         "WAYPOST_ADMIN_TOKEN": ADMIN_TOKEN,
         "WAYPOST_CACHE_DIR": str(cache_dir),
-        "WAYPOST_PUBLISH_DEBOUNCE_MS": "50",
+        "WAYPOST_PUBLISH_DEBOUNCE_MS": str(publish_debounce_ms),
         "WAYPOST_STATUS_INTERVAL_SECONDS": "1",
     }
 
 
 @contextmanager
-def run_gateway(env: dict[str, str], log_dir: Path) -> Iterator[Gateway]:
+def run_gateway(env: dict[str, str], log_dir: Path, *, dataplanes: int = 1) -> Iterator[Gateway]:
     children: list[Child] = []
     try:
         admin_url = start_plane(
             "controlplane", host="127.0.0.1", port=free_port(), env=env, log_dir=log_dir, children=children
         )
-        data_port = free_port()
-        dataplane_url = start_plane(
-            "dataplane",
-            host="127.0.0.1",
-            port=data_port,
-            env={**env, "WAYPOST_INSTANCE_ID": f"e2e-{data_port}"},
-            log_dir=log_dir,
-            children=children,
-        )
-        yield Gateway(admin_url=admin_url, dataplane_url=dataplane_url, children=children)
+        dataplane_urls = []
+        for _ in range(dataplanes):
+            port = free_port()
+            dataplane_urls.append(
+                start_plane(
+                    "dataplane",
+                    host="127.0.0.1",
+                    port=port,
+                    env={**env, "WAYPOST_INSTANCE_ID": f"e2e-{port}", "WAYPOST_CACHE_DIR": f"{log_dir}/cache-{port}"},
+                    log_dir=log_dir,
+                    children=children,
+                    name=f"dataplane-{port}",
+                )
+            )
+        yield Gateway(admin_url=admin_url, dataplane_urls=dataplane_urls, children=children)
     finally:
         for child in reversed(children):
             child.stop()
