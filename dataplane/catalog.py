@@ -9,7 +9,6 @@ from starlette.responses import Response
 from dataplane.auth import authenticate
 from dataplane.observability import record_of
 from dataplane.openai_wire import Model, ModelList
-from dataplane.routing import route_allowed
 from dataplane.runtime import runtime_of
 
 _encoder = msgspec.json.Encoder()
@@ -25,6 +24,6 @@ async def list_models(request: Request) -> Response:
     models = [
         Model(id=route.name, created=created, owned_by="waypost")
         for route in view.snapshot.routes
-        if route_allowed(route, key)
+        if view.may_call(key, route)
     ]
     return Response(_encoder.encode(ModelList(data=models)), media_type="application/json")

@@ -32,10 +32,20 @@ class ConfigView(msgspec.Struct, frozen=True):
     deployments_by_id: dict[str, DeploymentSpec]
     providers_by_id: dict[str, ProviderSpec]
     credentials_by_provider_id: dict[str, ProviderCredentials]
+    # per key public id: the routes it may call, the intersection of the allow-lists of the key, its application,
+    # its team and its environment, computed once per snapshot (None: every route)
+    allowed_routes_by_public_id: dict[str, frozenset[str] | None]
 
     @property
     def version(self) -> int:
         return self.snapshot.version
+
+    def may_call(self, key: KeySpec, route: RouteSpec) -> bool:
+        """Whether the key's allow-lists and the route's environments let this key call this route."""
+        allowed = self.allowed_routes_by_public_id.get(key.public_id)
+        if allowed is not None and route.name not in allowed:
+            return False
+        return not route.environments or key.environment in route.environments
 
     def credentials_for(self, provider_id: str) -> ProviderCredentials:
         return self.credentials_by_provider_id.get(provider_id, _NO_CREDENTIALS)
@@ -54,6 +64,23 @@ def _unseal_credentials(provider: ProviderSpec, master: MasterSecret) -> Provide
         raise SnapshotRejectedError(f"credentials of provider {provider.id} do not open: {exc}") from exc
 
 
+def _allowed_routes(snapshot: Snapshot) -> dict[str, frozenset[str] | None]:
+    teams = {t.id: t.models for t in snapshot.teams}
+    applications = {a.id: a.models for a in snapshot.applications}
+    environments = {e.name: e.models for e in snapshot.environments}
+    allowed: dict[str, frozenset[str] | None] = {}
+    for key in snapshot.keys:
+        lists = (
+            key.models,
+            teams.get(key.team_id),
+            applications.get(key.application_id) if key.application_id is not None else None,
+            environments.get(key.environment),
+        )
+        present = [frozenset(names) for names in lists if names is not None]
+        allowed[key.public_id] = frozenset.intersection(*present) if present else None
+    return allowed
+
+
 def build_config_view(snapshot: Snapshot, master: MasterSecret) -> ConfigView:
     """Index a verified snapshot and unseal its credentials. CPU-bound: call it off the event loop."""
     return ConfigView(
@@ -64,6 +91,7 @@ def build_config_view(snapshot: Snapshot, master: MasterSecret) -> ConfigView:
         deployments_by_id={d.id: d for d in snapshot.deployments},
         providers_by_id={p.id: p for p in snapshot.providers},
         credentials_by_provider_id={p.id: _unseal_credentials(p, master) for p in snapshot.providers},
+        allowed_routes_by_public_id=_allowed_routes(snapshot),
     )
 
 

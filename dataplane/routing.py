@@ -16,16 +16,10 @@ class Target(msgspec.Struct, frozen=True):
     credentials: ProviderCredentials
 
 
-def route_allowed(route: RouteSpec, key: KeySpec) -> bool:
-    if key.models is not None and route.name not in key.models:
-        return False
-    return not route.environments or key.environment in route.environments
-
-
 def authorize(model: str, *, view: ConfigView, key: KeySpec) -> RouteSpec:
     """The route named `model`. Unknown and forbidden routes get the same answer, so existence is not leaked."""
     route = view.routes_by_name.get(model)
-    if route is None or not route_allowed(route, key):
+    if route is None or not view.may_call(key, route):
         raise ModelNotFoundError(model)
     return route
 

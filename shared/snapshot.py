@@ -8,9 +8,22 @@ from __future__ import annotations
 import msgspec
 
 
-class TeamSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+class TeamSpec(msgspec.Struct, frozen=True):
     id: str
     name: str
+    models: list[str] | None = None  # route allow-list; None means every route
+
+
+class ApplicationSpec(msgspec.Struct, frozen=True):
+    id: str
+    team_id: str
+    name: str
+    models: list[str] | None = None
+
+
+class EnvironmentSpec(msgspec.Struct, frozen=True):
+    name: str
+    models: list[str] | None = None
 
 
 class KeySpec(msgspec.Struct, frozen=True):
@@ -59,6 +72,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     version: int
     created_at: int  # unix milliseconds
     teams: list[TeamSpec] = []
+    applications: list[ApplicationSpec] = []
+    environments: list[EnvironmentSpec] = []
     keys: list[KeySpec] = []
     providers: list[ProviderSpec] = []
     deployments: list[DeploymentSpec] = []
@@ -102,9 +117,15 @@ def check_consistency(snapshot: Snapshot) -> None:
     for provider in snapshot.providers:
         if provider.kind not in PROVIDER_KINDS:
             raise SnapshotInvalidError(f"provider {provider.id} has unknown kind {provider.kind!r}")
+    application_ids = {a.id for a in snapshot.applications}
+    for application in snapshot.applications:
+        if application.team_id not in team_ids:
+            raise SnapshotInvalidError(f"application {application.id} references unknown team")
     for key in snapshot.keys:
         if key.team_id not in team_ids:
             raise SnapshotInvalidError(f"key {key.public_id} references unknown team {key.team_id}")
+        if key.application_id is not None and key.application_id not in application_ids:
+            raise SnapshotInvalidError(f"key {key.public_id} references unknown application")
     for deployment in snapshot.deployments:
         if deployment.provider_id not in provider_ids:
             raise SnapshotInvalidError(f"deployment {deployment.id} references unknown provider")

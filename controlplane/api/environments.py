@@ -9,7 +9,7 @@ from msgspec import UNSET, UnsetType
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.api.errors import FieldError, ValidationFailedError
-from controlplane.api.fields import Description, EnvironmentName, is_environment_name
+from controlplane.api.fields import Description, EnvironmentName, ModelAllowList, is_environment_name
 from controlplane.api.resource import Created, Resource
 from controlplane.db.models import Environment
 from shared.crypto import MasterSecret
@@ -18,17 +18,20 @@ from shared.crypto import MasterSecret
 class EnvironmentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: EnvironmentName
     description: Description = ""
+    models: ModelAllowList | None = None
 
 
 class EnvironmentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # No renaming: the name is part of every key issued in the environment.
     description: Description | UnsetType = UNSET
+    models: ModelAllowList | UnsetType | None = UNSET
 
 
 class EnvironmentRead(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     description: str
+    models: list[str] | None
     created_at: datetime
     updated_at: datetime
 
@@ -39,7 +42,7 @@ async def create_environment(
     if not is_environment_name(data.name):
         problem = FieldError("$.name", "lowercase letters and digits, starting with a letter")
         raise ValidationFailedError("request is not valid", errors=[problem])
-    return Created(Environment(name=data.name, description=data.description))
+    return Created(Environment(name=data.name, description=data.description, models=data.models))
 
 
 resource = Resource(

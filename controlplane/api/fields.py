@@ -17,6 +17,14 @@ Id = Annotated[str, Meta(pattern=ID_PATTERN, description="A UUID in canonical lo
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 DisplayName = Annotated[str, Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Description = Annotated[str, Meta(max_length=2000, pattern=r"^[^\x00]*$")]
+ModelAllowList = Annotated[
+    list[Name],
+    Meta(
+        max_length=1000,
+        description="Route names allowed here; null: every route. Access is the intersection of "
+        "the key's, its application's, its team's and its environment's lists.",
+    ),
+]
 Email = Annotated[str, Meta(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")]
 EnvironmentName = Annotated[
     str, Meta(pattern=ENVIRONMENT_NAME_PATTERN, max_length=31, description="Lowercase letters and digits.")

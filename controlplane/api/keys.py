@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from controlplane.api.bodies import decode_body, read_body
 from controlplane.api.errors import ConflictError
-from controlplane.api.fields import EnvironmentName, Id, Name, Timestamp, as_utc
+from controlplane.api.fields import EnvironmentName, Id, ModelAllowList, Name, Timestamp, as_utc
 from controlplane.api.handlers import Operation, audit_change, find_row, json_response, transaction
 from controlplane.api.resource import Action, Created, ReferenceCheck, Resource, assign_fields, read_columns
 from controlplane.db.models import Application, Environment, Key, Team, User, utcnow
@@ -33,14 +33,14 @@ class KeyCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     environment: EnvironmentName
     user_id: Id | None = None
     application_id: Id | None = None
-    models: list[Name] | None = None  # route names the key may call; null: all routes
+    models: ModelAllowList | None = None
     expires_at: Timestamp | None = None
     metadata: Metadata = {}
 
 
 class KeyUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
-    models: list[Name] | UnsetType | None = UNSET
+    models: ModelAllowList | UnsetType | None = UNSET
     expires_at: Timestamp | UnsetType | None = UNSET
     metadata: Metadata | UnsetType = UNSET
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.api.errors import ConflictError
-from controlplane.api.fields import Description, Name
+from controlplane.api.fields import Description, ModelAllowList, Name
 from controlplane.api.resource import Created, Resource
 from controlplane.db.models import Organization, Team
 from shared.crypto import MasterSecret
@@ -19,11 +19,13 @@ from shared.crypto import MasterSecret
 class TeamCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     description: Description = ""
+    models: ModelAllowList | None = None
 
 
 class TeamUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     description: Description | UnsetType = UNSET
+    models: ModelAllowList | UnsetType | None = UNSET
 
 
 class TeamRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +33,7 @@ class TeamRead(msgspec.Struct, frozen=True, kw_only=True):
     organization_id: str
     name: str
     description: str
+    models: list[str] | None
     created_at: datetime
     updated_at: datetime
 
@@ -42,7 +45,9 @@ async def create_team(*, session: AsyncSession, master: MasterSecret, data: Team
     )
     if organization_id is None:
         raise ConflictError("no organization exists; run the migrations")
-    return Created(Team(organization_id=organization_id, name=data.name, description=data.description))
+    return Created(
+        Team(organization_id=organization_id, name=data.name, description=data.description, models=data.models)
+    )
 
 
 resource = Resource(

@@ -60,6 +60,7 @@ class Team(Base, Timestamped):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(String(2000), default="")
+    models: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # route allow-list; None: all
 
 
 class User(Base, Timestamped):
@@ -76,6 +77,7 @@ class Application(Base, Timestamped):
     team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
+    models: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # route allow-list; None: all
 
 
 class Environment(Base, Timestamped):
@@ -83,6 +85,7 @@ class Environment(Base, Timestamped):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(31), unique=True)
     description: Mapped[str] = mapped_column(String(2000), default="")
+    models: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # route allow-list; None: all
 
 
 class Key(Base, Timestamped):

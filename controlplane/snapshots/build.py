@@ -7,9 +7,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controlplane.db.models import ConfigRevision, Deployment, Environment, Key, Provider, Route, Team
+from controlplane.db.models import Application, ConfigRevision, Deployment, Environment, Key, Provider, Route, Team
 from shared.snapshot import (
+    ApplicationSpec,
     DeploymentSpec,
+    EnvironmentSpec,
     KeySpec,
     ProviderSpec,
     RouteSpec,
@@ -45,7 +47,9 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
         await session.connection(execution_options={"isolation_level": _ISOLATION.get(dialect, "REPEATABLE READ")})
         version = await read_revision(session)
         teams = (await session.scalars(select(Team).order_by(Team.id))).all()
-        environments = {e.id: e.name for e in (await session.scalars(select(Environment))).all()}
+        applications = (await session.scalars(select(Application).order_by(Application.id))).all()
+        environment_rows = (await session.scalars(select(Environment).order_by(Environment.name))).all()
+        environments = {e.id: e.name for e in environment_rows}
         keys = (await session.scalars(select(Key).where(Key.revoked_at.is_(None)).order_by(Key.public_id))).all()
         providers = (await session.scalars(select(Provider).order_by(Provider.id))).all()
         deployments = (await session.scalars(select(Deployment).order_by(Deployment.id))).all()
@@ -53,7 +57,11 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
         snapshot = Snapshot(
             version=version,
             created_at=int(now.timestamp() * 1000),
-            teams=[TeamSpec(id=t.id, name=t.name) for t in teams],
+            teams=[TeamSpec(id=t.id, name=t.name, models=t.models) for t in teams],
+            applications=[
+                ApplicationSpec(id=a.id, team_id=a.team_id, name=a.name, models=a.models) for a in applications
+            ],
+            environments=[EnvironmentSpec(name=e.name, models=e.models) for e in environment_rows],
             keys=[
                 KeySpec(
                     id=k.id,

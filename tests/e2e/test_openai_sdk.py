@@ -205,3 +205,26 @@ def test_a_rotated_key_works_with_both_secrets_until_the_grace_window_ends(gatew
         lambda: httpx.get(models_url, headers={"Authorization": f"Bearer {old['key']}"}).status_code == 401, timeout=15
     )
     assert httpx.get(models_url, headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+
+
+def test_environments_and_allow_lists_decide_what_a_key_may_call(gateway: Gateway, key: str) -> None:
+    deployment_id = gateway.admin.get("/deployments").json()["data"][0]["id"]
+    gateway.create("routes", {"name": "prod-only", "targets": [deployment_id], "environments": ["prod"]})
+    gateway.create("routes", {"name": "experimental", "targets": [deployment_id]})
+    team = gateway.create("teams", {"name": "limited", "models": [ROUTE, "prod-only"]})
+    dev = gateway.create("keys", {"name": "dev", "team_id": team["id"], "environment": "dev"})
+    prod = gateway.create("keys", {"name": "prod", "team_id": team["id"], "environment": "prod"})
+    gateway.wait_until_key_works(dev["key"])
+    gateway.wait_until_key_works(prod["key"])
+
+    def models(api_key: str) -> list[str]:
+        with openai.OpenAI(base_url=gateway.openai_base_url, api_key=api_key, max_retries=0) as sdk:
+            return sorted(m.id for m in sdk.models.list())
+
+    assert models(dev["key"]) == [ROUTE]  # prod-only: wrong environment; experimental: not on the team's list
+    assert models(prod["key"]) == sorted([ROUTE, "prod-only"])
+    assert models(key) == sorted([ROUTE, "experimental"])  # the first team has no list; prod-only stays prod's
+    for route in ("prod-only", "experimental"):
+        sdk = openai.OpenAI(base_url=gateway.openai_base_url, api_key=dev["key"], max_retries=0)
+        with sdk, pytest.raises(openai.NotFoundError):
+            sdk.chat.completions.create(model=route, messages=[{"role": "user", "content": "Hi"}])
