@@ -31,7 +31,7 @@ pytest: install
 	$(BIN)/pytest
 
 bench: install ## benchmark harness: prints ratios against a baseline measured in the same run
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
 	$(BIN)/python -m bench
 
 lock: ## re-pin requirements.lock from pyproject.toml

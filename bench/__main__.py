@@ -1,8 +1,10 @@
-"""`make bench`: the data plane (1 Granian worker pinned to core 0, key auth on) against a fast fake upstream,
-beside the fake measured directly in the same run. Load comes from wrk pinned to core 1 with the fake.
+"""`make bench`: the data plane (1 Granian worker pinned to core 0, key auth and the canonical log line on) and
+nginx `proxy_pass` (the limit of a proxy here, also on core 0) in front of a fast fake upstream, beside the fake
+measured directly, all in the same run. Load comes from wrk pinned to core 1 with the fake.
 
-Scenarios: saturation at 32 connections (throughput) and 1 connection (added latency). Results are printed as
-a table with ratios against the direct baseline and written to bench/results/<date>.md.
+Scenarios: chat completions at 32 connections (throughput) and at 1 connection (added latency), and SSE streams
+at 32 connections. The table (ratios against the direct baseline and against nginx) is printed and written to
+bench/results/<date>.md.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import msgspec
 
 from bench import wrk
+from bench.nginx import start_nginx
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
 from waypost.processes import Child, executable, free_port, http_ok, port_in_use, start_plane
 
@@ -87,55 +91,74 @@ def _configure(admin_url: str, upstream: str) -> str:
         return create("keys", {"name": "bench", "team_id": team["id"], "environment": "dev"})["key"]
 
 
-def _table(rows: list[tuple[str, str, wrk.WrkResult, wrk.WrkResult]]) -> str:
+class Row(msgspec.Struct, frozen=True):
+    scenario: str
+    target: str
+    result: wrk.WrkResult
+    direct: wrk.WrkResult
+    nginx: wrk.WrkResult
+
+
+def _table(rows: list[Row]) -> str:
     lines = [
-        "| scenario | target | req/s | p50 ms | p99 ms | errors | req/s vs direct | added p50 ms | added p99 ms |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | target | req/s | p50 ms | p99 ms | errors | vs direct | vs nginx | added p50 ms | added p99 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario, target, result, direct in rows:
+    for row in rows:
+        r, direct, nginx = row.result, row.direct, row.nginx
         lines.append(
-            f"| {scenario} | {target} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
-            f"| {result.errors} | {result.requests_per_second / direct.requests_per_second:.2f} "
-            f"| {result.p50_ms - direct.p50_ms:.2f} | {result.p99_ms - direct.p99_ms:.2f} |"
+            f"| {row.scenario} | {row.target} | {r.requests_per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.errors} | {r.requests_per_second / direct.requests_per_second:.2f} "
+            f"| {r.requests_per_second / nginx.requests_per_second:.2f} "
+            f"| {r.p50_ms - direct.p50_ms:.2f} | {r.p99_ms - direct.p99_ms:.2f} |"
         )
     return "\n".join(lines)
 
 
+SCENARIOS = (
+    ("chat, 32 connections", 32, BODY),
+    ("chat, 1 connection", 1, BODY),
+    ("SSE stream (20 chunks + usage), 32 connections", 32, {**BODY, "stream": True}),
+)
+
+
 def main() -> int:
     children: list[Child] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="waypost-bench-") as folder:
         try:
             direct_url, gateway_url, key = _start_stack(Path(folder), children)
-            rows = []
-            for scenario, connections in (("saturation, 32 connections", 32), ("1 connection", 1)):
-                direct = wrk.run(
-                    direct_url,
-                    body=BODY,
-                    headers={"Content-Type": "application/json"},
-                    connections=connections,
-                    seconds=SECONDS,
-                    cpu=LOAD_CPU,
-                )
-                gateway = wrk.run(
-                    gateway_url,
-                    body=BODY,
-                    connections=connections,
-                    seconds=SECONDS,
-                    cpu=LOAD_CPU,
-                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-                )
+            upstream_port = int(direct_url.split(":")[2].split("/")[0])
+            nginx_base = start_nginx(
+                folder=Path(folder) / "nginx",
+                port=free_port(),
+                upstream_port=upstream_port,
+                cpu=GATEWAY_CPU,
+                children=children,
+            )
+            json_only = {"Content-Type": "application/json"}
+            targets = (
+                ("direct to fake", direct_url, json_only),
+                ("nginx proxy_pass", f"{nginx_base}/v1/chat/completions", json_only),
+                ("waypost data plane", gateway_url, {**json_only, "Authorization": f"Bearer {key}"}),
+            )
+            for scenario, connections, body in SCENARIOS:
+                results = [
+                    wrk.run(url, body=body, headers=headers, connections=connections, seconds=SECONDS, cpu=LOAD_CPU)
+                    for _, url, headers in targets
+                ]
                 rows += [
-                    (scenario, "direct to fake", direct, direct),
-                    (scenario, "waypost data plane", gateway, direct),
+                    Row(scenario=scenario, target=name, result=result, direct=results[0], nginx=results[1])
+                    for (name, _, _), result in zip(targets, results, strict=True)
                 ]
         finally:
             for child in reversed(children):
                 child.stop()
-    table = _table(rows)
     stamp = datetime.now(UTC)
     report = (
-        f"# Benchmark {stamp:%Y-%m-%d %H:%M} UTC\n\nNon-streaming chat completion, {SECONDS}s per cell; data plane: "
-        f"1 Granian worker on CPU {GATEWAY_CPU}; wrk and the fake upstream on CPU {LOAD_CPU}.\n\n{table}\n"
+        f"# Benchmark {stamp:%Y-%m-%d %H:%M} UTC\n\n{SECONDS}s per cell. nginx and the data plane (1 Granian worker, "
+        f"key auth and the canonical log line on) each on CPU {GATEWAY_CPU}; wrk and the fake upstream on CPU "
+        f"{LOAD_CPU}. Latency of a stream is the time to its last byte.\n\n{_table(rows)}\n"
     )
     out = Path(__file__).parent / "results" / f"{stamp:%Y-%m-%d}.md"
     out.write_text(report)
