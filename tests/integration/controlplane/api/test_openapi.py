@@ -68,7 +68,7 @@ async def test_request_and_response_schemas_resolve_to_the_msgspec_structs(anony
     body = _resolve(document, create["requestBody"]["content"]["application/json"]["schema"]["$ref"])
     assert body["required"] == ["name"]
     assert body["additionalProperties"] is False
-    assert set(body["properties"]) == {"name", "description"}
+    assert set(body["properties"]) == {"name", "description", "models"}
     read = _resolve(document, create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"])
     assert {"id", "name", "created_at"} <= set(read["properties"])
 
