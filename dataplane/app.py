@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dataplane.breaker import Breakers
 from dataplane.catalog import list_models
 from dataplane.chat import chat_completions
 from dataplane.config_state import ConfigState
@@ -21,7 +22,7 @@ from dataplane.config_sync import ConfigSync
 from dataplane.errors import GatewayError, MethodNotAllowedError, PathNotFoundError, error_response
 from dataplane.observability import RequestObserver, record_of
 from dataplane.probes import healthz, readyz, status
-from dataplane.runtime import Runtime
+from dataplane.runtime import Resilience, Runtime
 from dataplane.settings import DataPlaneSettings, load_settings
 from dataplane.upstream import UpstreamClient, make_upstream_client
 from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
@@ -55,9 +56,12 @@ def create_app(
     *,
     upstream: UpstreamClient | None = None,
     clock: Callable[[], float] = time.time,
+    resilience: Resilience | None = None,
 ) -> Starlette:
     """The data plane. `upstream` replaces the aiohttp client (the caller then owns and closes it);
-    `clock` gives unix seconds for key expiry, timestamps and status reports."""
+    `clock` gives unix seconds for key expiry, timestamps and status reports; `resilience` replaces the retry and
+    breaker policies and the monotonic clock, sleep and randomness they use."""
+    resilience = resilience or Resilience()
     logger = make_logger(settings.log_level)
     master = MasterSecret(decode_b64_key(settings.secret_key, name="WAYPOST_SECRET_KEY"))
     verify_key = load_verify_key(settings.verify_key)
@@ -70,7 +74,14 @@ def create_app(
         )
         client = upstream if upstream is not None else make_upstream_client()
         app.state.runtime = Runtime(
-            settings=settings, master=master, config=config, upstream=client, clock=clock, logger=logger
+            settings=settings,
+            master=master,
+            config=config,
+            upstream=client,
+            clock=clock,
+            logger=logger,
+            resilience=resilience,
+            breakers=Breakers(resilience.breaker, resilience.monotonic),  # per worker, across config swaps
         )
         await sync.load_cache()
         sync.start()  # never waits for NATS: the cache (or nothing, and then unready) serves meanwhile

@@ -1,22 +1,27 @@
 """POST /v1/chat/completions: authenticate → read and validate the body → authorize the model → select the
-target → call it (the built-in mock, or an OpenAI-protocol upstream on the same-protocol fast path)."""
+targets → call them (dataplane.attempts: retries, fallbacks, circuits), each attempt being the built-in mock or an
+OpenAI-protocol upstream on the same-protocol fast path."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
+from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import mock, openai
-from dataplane.routing import Target, authorize, select_target
+from dataplane.routing import Target, authorize, select_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
-from dataplane.upstream import UpstreamClient
+from dataplane.upstream import UpstreamStream
 
 JSON = "application/json"
 
@@ -32,15 +37,21 @@ async def chat_completions(request: Request) -> Response:
     )
     chat = decode_chat_request(body)
     record.stream = chat.wants_stream
-    target = select_target(authorize(chat.model, view=view, key=key), view=view)
-    record.route, record.deployment, record.provider_kind = (
-        target.route.name,
-        target.deployment.name,
-        target.provider.kind,
+    route = authorize(chat.model, view=view, key=key)
+    record.route = route.name
+
+    async def call(target: Target, seconds_left: float) -> Response:
+        if target.provider.kind == "mock":
+            return answer_with_mock(chat, target=target, record=record, runtime=runtime)
+        if chat.wants_stream:
+            return await open_openai_stream(
+                body, target=target, record=record, runtime=runtime, seconds_left=seconds_left
+            )
+        return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
+
+    return await call_with_fallback(
+        select_targets(route, view=view), call=call, record=record, runtime=runtime, view=view
     )
-    if target.provider.kind == "mock":
-        return answer_with_mock(chat, target=target, record=record, runtime=runtime)
-    return await answer_with_openai(body, chat, target=target, record=record, upstream=runtime.upstream)
 
 
 def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime) -> Response:
@@ -55,26 +66,67 @@ def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRe
 
 
 async def answer_with_openai(
-    body: bytes, chat: ChatRequestView, *, target: Target, record: RequestRecord, upstream: UpstreamClient
+    body: bytes, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
 ) -> Response:
-    upstream_request = openai.build_chat_request(body, target=target, stream=chat.wants_stream)
+    """One non-streaming attempt, bounded by the deployment's timeout and what is left of the deadline."""
+    upstream_request = openai.build_chat_request(
+        body,
+        target=target,
+        stream=False,
+        timeout_seconds=min(target.deployment.timeout_seconds, seconds_left),
+        connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
+    )
     started = time.perf_counter()
-    if not chat.wants_stream:
-        try:
-            reply = await upstream.send(upstream_request)
-        finally:
-            record.add_upstream(time.perf_counter() - started)
-        if reply.status >= 400:
-            raise openai.classify_error(reply.status, reply.body, reply.headers)
-        return Response(reply.body, status_code=reply.status, media_type=reply.headers.get("content-type", JSON))
     try:
-        stream = await upstream.open_stream(upstream_request)
-        if stream.status >= 400:
-            try:
-                error_body = await stream.read()
-            finally:
-                await stream.aclose()
-            raise openai.classify_error(stream.status, error_body, stream.headers)
+        reply = await runtime.upstream.send(upstream_request)
     finally:
         record.add_upstream(time.perf_counter() - started)
-    return EventStreamResponse(stream.chunks(), record=record, upstream_timed=True, on_close=stream.aclose)
+    if reply.status >= 400:
+        raise openai.classify_error(reply.status, reply.body, reply.headers)
+    return Response(reply.body, status_code=reply.status, media_type=reply.headers.get("content-type", JSON))
+
+
+async def open_openai_stream(
+    body: bytes, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
+) -> Response:
+    """One streaming attempt, returned once its first chunk is in hand (nothing has reached the client, so any
+    failure up to here may still fall over). The deployment's timeout bounds each read; the deadline bounds the
+    wait for the first chunk only: a committed stream may outlast it."""
+    upstream_request = openai.build_chat_request(
+        body,
+        target=target,
+        stream=True,
+        connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
+    )
+    started = time.perf_counter()
+    stream: UpstreamStream | None = None
+    try:
+        async with asyncio.timeout(seconds_left):
+            stream = await runtime.upstream.open_stream(upstream_request)
+            if stream.status >= 400:
+                error_body = await stream.read()
+                raise openai.classify_error(stream.status, error_body, stream.headers)
+            chunks = stream.chunks()
+            first = await anext(chunks, None)
+        if first is None:
+            raise UpstreamUnavailableError("The upstream provider ended the stream before sending anything.")
+    except BaseException as exc:
+        if stream is not None:
+            await stream.aclose()
+        if isinstance(exc, TimeoutError):
+            raise UpstreamTimeoutError() from exc
+        raise
+    finally:
+        record.add_upstream(time.perf_counter() - started)
+    return EventStreamResponse(_replayed(first, chunks), record=record, upstream_timed=True, on_close=stream.aclose)
+
+
+async def _replayed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        closer = getattr(rest, "aclose", None)
+        if closer is not None:
+            await closer()

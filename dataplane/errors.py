@@ -154,6 +154,22 @@ class UpstreamTimeoutError(GatewayError):
     default_message = "The upstream provider did not answer in time."
 
 
+class NoHealthyTargetError(GatewayError):
+    """Every target of the route has an open circuit; `retry_after` is when the first one lets a probe through."""
+
+    status = 503
+    code = "no_healthy_target"
+    retryable = True
+    default_message = "No healthy upstream target is available for this model; try again later."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "retry-after": str(self.retry_after_seconds)}
+
+
 class UpstreamAuthError(GatewayError):
     """The provider refused the gateway's credentials; the client's key was fine."""
 

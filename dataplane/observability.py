@@ -1,5 +1,6 @@
 """Per-request observation: the `RequestRecord`, and the plain-ASGI middleware that stamps `x-request-id` and
-`x-waypost-overhead-ms` on every response and writes the one canonical `request_completed` line."""
+`x-waypost-overhead-ms` on every response (and `x-waypost-target`/`x-waypost-attempts` on those that reached an
+upstream) and writes the one canonical `request_completed` line."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class RequestRecord:
     environment: str | None = None
     stream: bool = False
     upstream_seconds: float = 0.0
+    retry_wait_seconds: float = 0.0  # backoff between attempts: neither upstream time nor gateway overhead
+    attempts: int = 0  # upstream attempts made (the built-in mock counts as one)
     error_code: str | None = None
     response_started: bool = False
 
@@ -41,7 +44,13 @@ class RequestRecord:
         self.upstream_seconds += seconds
 
     def overhead_ms(self, now: float) -> float:
-        return max(0.0, (now - self.started - self.upstream_seconds) * 1000)
+        return max(0.0, (now - self.started - self.upstream_seconds - self.retry_wait_seconds) * 1000)
+
+    def target_headers(self) -> list[tuple[bytes, bytes]]:
+        """`x-waypost-target` (the deployment that answered last) and `x-waypost-attempts`, once one was tried."""
+        if not self.attempts or self.deployment is None:
+            return []
+        return [(b"x-waypost-target", self.deployment.encode()), (b"x-waypost-attempts", str(self.attempts).encode())]
 
     def log_fields(self, now: float) -> dict[str, Any]:
         return {
@@ -59,6 +68,8 @@ class RequestRecord:
             "duration_ms": round((now - self.started) * 1000, 2),
             "overhead_ms": round(self.overhead_ms(now), 2),
             "upstream_ms": round(self.upstream_seconds * 1000, 2),
+            "retry_wait_ms": round(self.retry_wait_seconds * 1000, 2),
+            "attempts": self.attempts,
             "error_code": self.error_code,
         }
 
@@ -93,6 +104,7 @@ class RequestObserver:
                     *message.get("headers", ()),
                     (b"x-request-id", record.request_id.encode()),
                     (b"x-waypost-overhead-ms", overhead.encode()),
+                    *record.target_headers(),
                 ]
                 message = {**message, "headers": headers}
             await send(message)

@@ -6,6 +6,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataplane.breaker import CircuitRead
 from dataplane.runtime import runtime_of
 
 _encoder = msgspec.json.Encoder()
@@ -18,6 +19,7 @@ class StatusRead(msgspec.Struct, frozen=True):
     stale: bool
     last_error: str | None
     nats_connected: bool
+    circuits: dict[str, CircuitRead]  # by deployment name, for the deployments of the applied config
 
 
 async def healthz(request: Request) -> Response:
@@ -34,11 +36,17 @@ async def readyz(request: Request) -> Response:
 async def status(request: Request) -> Response:
     runtime = runtime_of(request)
     config = runtime.config
+    circuits: dict[str, CircuitRead] = {}
+    if config.view is not None:
+        deployments = config.view.deployments_by_id
+        runtime.breakers.keep_only(deployments, version=config.view.version)
+        circuits = {d.name: runtime.breakers.of(d.id).read() for d in deployments.values()}
     report = StatusRead(
         instance=runtime.settings.instance_id,
         config_version=config.version,
         stale=config.stale,
         last_error=config.last_error,
         nats_connected=config.nats_connected,
+        circuits=circuits,
     )
     return Response(_encoder.encode(report), media_type=JSON)

@@ -1,4 +1,4 @@
-"""authorize and select_target: which route a key may call by `model`, and the deployment that serves it."""
+"""authorize and select_targets: which route a key may call by `model`, and the deployments that may serve it."""
 
 from __future__ import annotations
 
@@ -24,8 +24,13 @@ def authorize(model: str, *, view: ConfigView, key: KeySpec) -> RouteSpec:
     return route
 
 
-def select_target(route: RouteSpec, *, view: ConfigView) -> Target:
-    # fallback chains come later: the first deployment serves; a checked snapshot guarantees it resolves
-    deployment = view.deployments_by_id[route.deployment_ids[0]]
-    provider = view.providers_by_id[deployment.provider_id]
-    return Target(route=route, deployment=deployment, provider=provider, credentials=view.credentials_for(provider.id))
+def select_targets(route: RouteSpec, *, view: ConfigView) -> list[Target]:
+    """The route's targets in priority order (the order of `deployment_ids`); a checked snapshot guarantees every
+    id resolves. Which of them is healthy enough to call is decided per attempt (dataplane.attempts)."""
+    targets = []
+    for deployment_id in route.deployment_ids:
+        deployment = view.deployments_by_id[deployment_id]
+        provider = view.providers_by_id[deployment.provider_id]
+        credentials = view.credentials_for(provider.id)
+        targets.append(Target(route=route, deployment=deployment, provider=provider, credentials=credentials))
+    return targets

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from structlog.typing import FilteringBoundLogger
 
+from dataplane.breaker import BreakerPolicy, Breakers
 from dataplane.config_state import ConfigState, ConfigView
 from dataplane.errors import ConfigUnavailableError
+from dataplane.retry import RetryPolicy
 from dataplane.settings import DataPlaneSettings
 from dataplane.upstream import UpstreamClient
 from shared.crypto import MasterSecret
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    """The retry and breaker policies, with the time and randomness they use (tests inject their own)."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    monotonic: Callable[[], float] = time.monotonic  # deadlines and circuit cooldowns
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # backoff between attempts
+    random: Callable[[], float] = random.random  # backoff jitter, in [0, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +39,8 @@ class Runtime:
     upstream: UpstreamClient
     clock: Callable[[], float]  # unix seconds
     logger: FilteringBoundLogger
+    resilience: Resilience = field(default_factory=Resilience)
+    breakers: Breakers = field(default_factory=lambda: Breakers(BreakerPolicy(), time.monotonic))
 
     def admit_view(self) -> ConfigView:
         """The config this request uses from start to end; refuses while none was ever applied."""

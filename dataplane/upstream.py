@@ -5,6 +5,7 @@ UpstreamTimeoutError."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -20,7 +21,8 @@ class UpstreamRequest(msgspec.Struct, frozen=True):
     url: str
     headers: dict[str, str]
     body: bytes
-    timeout_seconds: float
+    timeout_seconds: float  # total for `send`; the idle gap between reads for `open_stream`
+    connect_timeout_seconds: float = 5.0
 
 
 class UpstreamReply(msgspec.Struct, frozen=True):
@@ -72,8 +74,9 @@ def _relayed_headers(response: aiohttp.ClientResponse) -> dict[str, str]:
 
 
 class _AiohttpStream:
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, *, idle_seconds: float) -> None:
         self._response = response
+        self._idle_seconds = idle_seconds
         self.status = response.status
         self.headers = _relayed_headers(response)
 
@@ -84,8 +87,15 @@ class _AiohttpStream:
             raise _mapped(exc) from exc
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        # The idle timeout is enforced here as well as by aiohttp's sock_read: when the chunked framing breaks
+        # mid-body, aiohttp fails the connection but neither wakes the body reader nor fires sock_read.
+        content = self._response.content
         try:
-            async for data in self._response.content.iter_any():
+            while True:
+                async with asyncio.timeout(self._idle_seconds):
+                    data = await content.readany()
+                if not data:
+                    return
                 yield data
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _mapped(exc) from exc
@@ -104,7 +114,7 @@ class AiohttpUpstreamClient:
         self._session = session
 
     async def send(self, request: UpstreamRequest) -> UpstreamReply:
-        timeout = aiohttp.ClientTimeout(total=request.timeout_seconds)
+        timeout = aiohttp.ClientTimeout(total=request.timeout_seconds, sock_connect=request.connect_timeout_seconds)
         try:
             async with self._session.post(
                 request.url, data=request.body, headers=request.headers, timeout=timeout, allow_redirects=False
@@ -117,7 +127,7 @@ class AiohttpUpstreamClient:
     async def open_stream(self, request: UpstreamRequest) -> UpstreamStream:
         # a stream may legitimately last longer than any total deadline: bound the gaps instead
         timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=request.timeout_seconds, sock_read=request.timeout_seconds
+            total=None, sock_connect=request.connect_timeout_seconds, sock_read=request.timeout_seconds
         )
         try:
             response = await self._session.post(
@@ -125,7 +135,7 @@ class AiohttpUpstreamClient:
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _mapped(exc) from exc
-        return _AiohttpStream(response)
+        return _AiohttpStream(response, idle_seconds=request.timeout_seconds)
 
     async def aclose(self) -> None:
         await self._session.close()

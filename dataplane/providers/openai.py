@@ -38,8 +38,16 @@ def chat_completions_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/chat/completions"
 
 
-def build_chat_request(body: bytes, *, target: Target, stream: bool) -> UpstreamRequest:
-    """The upstream call for a validated client body. The URL comes from the snapshot, never the request."""
+def build_chat_request(
+    body: bytes,
+    *,
+    target: Target,
+    stream: bool,
+    timeout_seconds: float | None = None,
+    connect_timeout_seconds: float = 5.0,
+) -> UpstreamRequest:
+    """The upstream call for a validated client body. The URL comes from the snapshot, never the request.
+    `timeout_seconds` defaults to the deployment's (the caller shortens it to what is left of the deadline)."""
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
@@ -50,7 +58,8 @@ def build_chat_request(body: bytes, *, target: Target, stream: bool) -> Upstream
         url=chat_completions_url(target.provider.base_url),
         headers=headers,
         body=replace_model(body, target.deployment.model),
-        timeout_seconds=target.deployment.timeout_seconds,
+        timeout_seconds=target.deployment.timeout_seconds if timeout_seconds is None else timeout_seconds,
+        connect_timeout_seconds=connect_timeout_seconds,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from dataplane.app import create_app
 from dataplane.settings import DataPlaneSettings
 from tests.conftest import TestSecrets
 from tests.fakes.openai_provider import fake_openai  # noqa: F401  (fixture)
+from tests.fakes.scripted_upstream import ScriptedUpstream
 from tests.services import unique_name
 
 POLL_TIMEOUT_SECONDS = 20.0
@@ -40,6 +41,21 @@ def make_settings(
 @pytest.fixture
 def dp_settings(test_secrets: TestSecrets, nats_url: str, nats_prefix: str, tmp_path: Path) -> DataPlaneSettings:
     return make_settings(test_secrets, nats_url=nats_url, nats_prefix=nats_prefix, cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def upstreams() -> Iterator[tuple[ScriptedUpstream, ScriptedUpstream]]:
+    """Two started scripted upstreams: a primary and a fallback target."""
+    primary, fallback = ScriptedUpstream(), ScriptedUpstream()
+    primary.start()
+    try:
+        fallback.start()
+        try:
+            yield primary, fallback
+        finally:
+            fallback.stop()
+    finally:
+        primary.stop()
 
 
 @asynccontextmanager

@@ -98,9 +98,11 @@ async def test_upstream_errors_are_relayed_with_status_body_and_retry_after(
     nats_prefix: str,
     fake_openai: FakeOpenAIProvider,
 ) -> None:
+    # one target: a Retry-After longer than the deadline (10 s) is relayed at once; retryable errors are relayed once
+    # the target's attempt budget (3) is spent
     fake_openai.enqueue(
-        ScriptedResponse(status=429, fixture="rate_limited.json", headers={"retry-after": "4"}),
-        ScriptedResponse(status=500, fixture="server_error.json"),
+        ScriptedResponse(status=429, fixture="rate_limited.json", headers={"retry-after": "30"}),
+        *[ScriptedResponse(status=500, fixture="server_error.json")] * 3,
         ScriptedResponse(status=429, fixture="rate_limited.json"),
     )
     async with gateway_to(
@@ -114,13 +116,18 @@ async def test_upstream_errors_are_relayed_with_status_body_and_retry_after(
         failed = await client.post("/v1/chat/completions", headers=auth, json=CHAT)
         limited_stream = await client.post("/v1/chat/completions", headers=auth, json=STREAM_CHAT)
     assert limited.status_code == 429
-    assert limited.headers["retry-after"] == "4"
+    assert limited.headers["retry-after"] == "30"
+    assert limited.headers["x-waypost-attempts"] == "1"
     assert limited.json() == msgspec.json.decode(load_fixture("rate_limited.json"))
     assert "x-should-retry" not in limited.headers
     assert failed.status_code == 500
+    assert failed.headers["x-waypost-attempts"] == "3"
     assert failed.json() == msgspec.json.decode(load_fixture("server_error.json"))
     assert limited_stream.status_code == 429
     assert limited_stream.headers["content-type"] == "application/json"
+    # that was the target's fifth failure in a row: its circuit opened, so nothing retried it
+    assert limited_stream.headers["x-waypost-attempts"] == "1"
+    assert len(fake_openai.requests) == 5
 
 
 async def test_unreachable_upstream_is_502(

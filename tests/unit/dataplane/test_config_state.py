@@ -132,4 +132,5 @@ async def test_plane_serves_a_valid_cache_marked_stale(
         "stale": True,
         "last_error": None,
         "nats_connected": False,
+        "circuits": {"deployment": {"state": "closed", "consecutive_failures": 0}},
     }
