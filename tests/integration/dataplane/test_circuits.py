@@ -7,11 +7,11 @@ import asyncio
 
 import msgspec
 import pytest
-from starlette.types import Message
 
 from dataplane.breaker import BreakerPolicy
 from dataplane.runtime import Resilience
 from dataplane.settings import DataPlaneSettings
+from tests.asgi_client import LeavingClient, http_scope
 from tests.conftest import TestSecrets
 from tests.fakes.scripted_upstream import Reply, ScriptedUpstream, StreamThenFail
 from tests.integration.dataplane.chains import (
@@ -135,24 +135,13 @@ async def test_a_client_leaving_mid_stream_closes_the_upstream_socket_within_a_s
         nats_prefix=nats_prefix,
     ) as chain:
         body = msgspec.json.encode({**CHAT, "stream": True})
-        first_event_sent, client_gone = asyncio.Event(), asyncio.Event()
-        request_messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> Message:
-            if request_messages:
-                return request_messages.pop()
-            await client_gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            if message["type"] == "http.response.body" and message.get("body"):
-                first_event_sent.set()
-
-        answering = asyncio.create_task(chain.app(_scope(chain.auth, body), receive, send))
-        await asyncio.wait_for(first_event_sent.wait(), TEST_BOUND_SECONDS)
+        client = LeavingClient(body)
+        scope = http_scope(chain.auth["authorization"], body)
+        answering = asyncio.create_task(chain.app(scope, client.receive, client.send))
+        await asyncio.wait_for(client.first_body_sent.wait(), TEST_BOUND_SECONDS)
         [call] = primary.calls
         assert not call.client_closed.is_set()
-        client_gone.set()
+        client.leave()
         closed_in_time = await asyncio.to_thread(call.client_closed.wait, CLOSE_BOUND_SECONDS)
         await asyncio.wait_for(answering, TEST_BOUND_SECONDS)
 
@@ -163,25 +152,3 @@ async def test_a_client_leaving_mid_stream_closes_the_upstream_socket_within_a_s
     assert completed["status"] == 499
     assert completed["error_code"] == "client_disconnected"
     assert (completed["deployment"], completed["attempts"]) == ("primary", 1)
-
-
-def _scope(auth: dict[str, str], body: bytes) -> dict[str, object]:
-    path = "/v1/chat/completions"
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"authorization", auth["authorization"].encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("dataplane", 80),
-    }

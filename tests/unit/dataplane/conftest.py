@@ -92,25 +92,3 @@ async def gateway(gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
 
 def bearer(key: ClientKey) -> dict[str, str]:
     return {"authorization": f"Bearer {key.token}"}
-
-
-def http_scope(key: ClientKey, body: bytes, path: str = "/v1/chat/completions") -> dict[str, object]:
-    """A raw ASGI scope for tests that need to play the server (for example, to disconnect mid-request)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"authorization", f"Bearer {key.token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("dataplane", 80),
-    }

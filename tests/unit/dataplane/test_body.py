@@ -7,8 +7,9 @@ import pytest
 from starlette.types import Message
 
 from dataplane.upstream import UpstreamReply
+from tests.asgi_client import http_scope
 from tests.snapshot_factory import UPSTREAM_MODEL
-from tests.unit.dataplane.conftest import MAX_BODY_BYTES, Gateway, GatewayFactory, bearer, http_scope
+from tests.unit.dataplane.conftest import MAX_BODY_BYTES, Gateway, GatewayFactory, bearer
 from tests.unit.dataplane.doubles import ScriptedUpstream
 
 
@@ -132,6 +133,6 @@ async def test_client_leaving_mid_body_is_logged_as_499(capsys: pytest.CaptureFi
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await gateway.app(http_scope(gateway.key, b"x" * 100), receive, send)
+    await gateway.app(http_scope(f"Bearer {gateway.key.token}", b"x" * 100), receive, send)
     assert sent[0]["status"] == 499
     assert '"error_code":"client_closed_request"' in capsys.readouterr().out

@@ -4,10 +4,10 @@ import asyncio
 
 import msgspec
 import pytest
-from starlette.types import Message
 
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
-from tests.unit.dataplane.conftest import GatewayFactory, bearer, http_scope
+from tests.asgi_client import LeavingClient, http_scope
+from tests.unit.dataplane.conftest import GatewayFactory, bearer
 from tests.unit.dataplane.doubles import ScriptedStream, ScriptedUpstream
 
 STREAM_CHAT = {"model": "gpt-test", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
@@ -83,25 +83,13 @@ async def test_client_disconnect_cancels_and_closes_the_upstream_stream(
 ) -> None:
     stream = ScriptedStream(EVENTS[:1], hang=True)
     body = msgspec.json.encode(STREAM_CHAT)
-    first_event_sent = asyncio.Event()
-    client_gone = asyncio.Event()
-    request_messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> Message:
-        if request_messages:
-            return request_messages.pop()
-        await client_gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.body" and message.get("body"):
-            first_event_sent.set()
+    client = LeavingClient(body)
 
     async with gateway_factory(upstream=ScriptedUpstream(stream=stream), provider_kind="openai") as gw:
-        scope = http_scope(gw.key, body)
-        answering = asyncio.create_task(gw.app(scope, receive, send))
-        await asyncio.wait_for(first_event_sent.wait(), 10)
-        client_gone.set()
+        scope = http_scope(f"Bearer {gw.key.token}", body)
+        answering = asyncio.create_task(gw.app(scope, client.receive, client.send))
+        await asyncio.wait_for(client.first_body_sent.wait(), 10)
+        client.leave()
         await asyncio.wait_for(answering, 10)
     assert stream.cancelled
     assert stream.closed.is_set()
