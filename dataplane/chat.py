@@ -18,7 +18,7 @@ from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import mock, openai
-from dataplane.routing import Target, authorize, select_targets
+from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
 from dataplane.upstream import UpstreamStream
@@ -50,7 +50,16 @@ async def chat_completions(request: Request) -> Response:
         return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
 
     return await call_with_fallback(
-        select_targets(route, view=view), call=call, record=record, runtime=runtime, view=view
+        select_targets(
+            route,
+            view=view,
+            assignment_id=request.headers.get(ASSIGNMENT_HEADER),
+            random=runtime.resilience.random,
+        ),
+        call=call,
+        record=record,
+        runtime=runtime,
+        view=view,
     )
 
 

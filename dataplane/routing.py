@@ -1,12 +1,18 @@
-"""authorize and select_targets: which route a key may call by `model`, and the deployments that may serve it."""
+"""authorize and select_targets: which route a key may call by `model`, and the deployments that may serve it,
+in the order to try them."""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
 
 import msgspec
 
 from dataplane.config_state import ConfigView, ProviderCredentials
 from dataplane.errors import ModelNotFoundError
 from shared.snapshot import DeploymentSpec, KeySpec, ProviderSpec, RouteSpec
+
+ASSIGNMENT_HEADER = "x-waypost-assignment-id"  # a caller-chosen id for stable weighted (A/B) assignment
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -24,11 +30,39 @@ def authorize(model: str, *, view: ConfigView, key: KeySpec) -> RouteSpec:
     return route
 
 
-def select_targets(route: RouteSpec, *, view: ConfigView) -> list[Target]:
-    """The route's targets in priority order (the order of `deployment_ids`); a checked snapshot guarantees every
-    id resolves. Which of them is healthy enough to call is decided per attempt (dataplane.attempts)."""
+def assignment_point(route: RouteSpec, assignment_id: str) -> float:
+    """A stable point in [0, 1) for a caller-chosen id on a route, so the same id always gets the same target."""
+    digest = hashlib.sha256(f"{route.id}\x00{assignment_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def target_order(route: RouteSpec, point: float) -> list[str]:
+    """Deployment ids in the order to try them. Weighted: the one whose share of the weights holds `point` first,
+    then the others in priority order as fallbacks."""
+    ids = route.deployment_ids
+    if route.strategy != "weighted" or len(ids) < 2:
+        return list(ids)
+    weights = route.weights or [1] * len(ids)
+    threshold, cumulative, chosen = point * sum(weights), 0, len(ids) - 1
+    for index, weight in enumerate(weights):
+        cumulative += weight
+        if threshold < cumulative:
+            chosen = index
+            break
+    return [ids[chosen], *ids[:chosen], *ids[chosen + 1 :]]
+
+
+def select_targets(
+    route: RouteSpec, *, view: ConfigView, assignment_id: str | None, random: Callable[[], float]
+) -> list[Target]:
+    """The route's targets in the order to try them (see `target_order`; a weighted route draws `random()` unless
+    the caller sent an assignment id); a checked snapshot guarantees every id resolves. Which of them is healthy
+    enough to call is decided per attempt (dataplane.attempts)."""
+    point = 0.0
+    if route.strategy == "weighted":
+        point = assignment_point(route, assignment_id) if assignment_id else random()
     targets = []
-    for deployment_id in route.deployment_ids:
+    for deployment_id in target_order(route, point):
         deployment = view.deployments_by_id[deployment_id]
         provider = view.providers_by_id[deployment.provider_id]
         credentials = view.credentials_for(provider.id)

@@ -66,6 +66,8 @@ class RouteSpec(msgspec.Struct, frozen=True):
     name: str  # what clients put in `model`
     deployment_ids: list[str]  # targets in priority order
     environments: list[str] = []  # environment names allowed; empty means all
+    strategy: str = "priority"  # one of ROUTE_STRATEGIES
+    weights: list[int] = []  # with "weighted": one per target, in the same order; empty means 1 each
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -100,6 +102,9 @@ class DataPlaneStatus(msgspec.Struct, frozen=True):
 
 
 PROVIDER_KINDS = ("openai", "openai_compatible", "mock")
+# priority: the first target serves, the others are fallbacks in order; weighted: the first attempt goes to a
+# target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order
+ROUTE_STRATEGIES = ("priority", "weighted")
 
 
 class SnapshotInvalidError(ValueError):
@@ -132,6 +137,10 @@ def check_consistency(snapshot: Snapshot) -> None:
     for route in snapshot.routes:
         if not route.deployment_ids:
             raise SnapshotInvalidError(f"route {route.name} has no targets")
+        if route.strategy not in ROUTE_STRATEGIES:
+            raise SnapshotInvalidError(f"route {route.name} has unknown strategy {route.strategy!r}")
+        if route.weights and (len(route.weights) != len(route.deployment_ids) or min(route.weights) < 1):
+            raise SnapshotInvalidError(f"route {route.name} needs one positive weight per target")
         missing = [d for d in route.deployment_ids if d not in deployment_ids]
         if missing:
             raise SnapshotInvalidError(f"route {route.name} references unknown deployments {missing}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.api.errors import FieldError, ValidationFailedError
 from controlplane.api.fields import EnvironmentName, Id, Name
 from controlplane.api.resource import Created, ReferenceCheck, Resource, read_columns
 from controlplane.db.models import Deployment, Environment, Route, RouteEnvironment, RouteTarget, utcnow
@@ -19,18 +20,27 @@ from shared.crypto import MasterSecret
 
 Targets = Annotated[list[Id], Meta(min_length=1, max_length=100, description="Deployment ids, first preferred.")]
 Environments = Annotated[list[EnvironmentName], Meta(max_length=100, description="Environment names; empty: all.")]
+Strategy = Literal["priority", "weighted"]  # shared.snapshot.ROUTE_STRATEGIES
+Weights = Annotated[
+    list[Annotated[int, Meta(ge=1, le=10_000)]],
+    Meta(max_length=100, description="With strategy weighted: one weight per target, in order; default 1 each."),
+]
 
 
 class RouteCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     targets: Targets
     environments: Environments = []
+    strategy: Strategy = "priority"
+    weights: Weights | None = None
 
 
 class RouteUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     targets: Targets | UnsetType = UNSET
     environments: Environments | UnsetType = UNSET
+    strategy: Strategy | UnsetType = UNSET
+    weights: Weights | UnsetType | None = UNSET  # targets sent without weights reset them to 1 each
 
 
 class RouteRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +48,8 @@ class RouteRead(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     targets: list[str]
     environments: list[str]
+    strategy: str
+    weights: list[int]
     created_at: datetime
     updated_at: datetime
 
@@ -56,13 +68,21 @@ async def _resolve(
     return deployments, found
 
 
-def _set_targets(route: Route, deployments: Sequence[Deployment]) -> None:
+def _check_weights(weights: Sequence[int] | None, target_count: int) -> None:
+    if weights is not None and len(weights) != target_count:
+        problem = FieldError("$.weights", f"give one weight per target ({target_count})")
+        raise ValidationFailedError("request is not valid", errors=[problem])
+
+
+def _set_targets(route: Route, deployments: Sequence[Deployment], weights: Sequence[int] | None) -> None:
     # Rewritten in place, position by position: deleting and re-inserting would reuse (route_id, position).
     for position, deployment in enumerate(deployments):
+        weight = 1 if weights is None else weights[position]
         if position < len(route.targets):
             route.targets[position].deployment_id = deployment.id
+            route.targets[position].weight = weight
         else:
-            route.targets.append(RouteTarget(position=position, deployment_id=deployment.id))
+            route.targets.append(RouteTarget(position=position, deployment_id=deployment.id, weight=weight))
     del route.targets[len(deployments) :]
 
 
@@ -74,22 +94,30 @@ def _set_environments(route: Route, environments: Sequence[Environment]) -> None
 
 
 async def create_route(*, session: AsyncSession, master: MasterSecret, data: RouteCreate) -> Created[Route]:
+    _check_weights(data.weights, len(data.targets))
     deployments, environments = await _resolve(session, data.targets, data.environments)
-    route = Route(name=data.name, targets=[], environments=[])
-    _set_targets(route, deployments)
+    route = Route(name=data.name, strategy=data.strategy, targets=[], environments=[])
+    _set_targets(route, deployments, data.weights)
     _set_environments(route, environments)
     return Created(route)
 
 
 async def update_route(*, session: AsyncSession, master: MasterSecret, row: Route, data: RouteUpdate) -> None:
+    weights = None if data.weights is UNSET else data.weights
+    _check_weights(weights, len(row.targets) if data.targets is UNSET else len(data.targets))
     deployments, environments = await _resolve(session, data.targets, data.environments)
     if data.name is not UNSET:
         row.name = data.name
+    if data.strategy is not UNSET:
+        row.strategy = data.strategy
     if data.targets is not UNSET:
-        _set_targets(row, deployments)
+        _set_targets(row, deployments, weights)
+    elif data.weights is not UNSET:
+        for target, weight in zip(row.targets, weights or [1] * len(row.targets), strict=True):
+            target.weight = weight
     if data.environments is not UNSET:
         _set_environments(row, environments)
-    if data.targets is not UNSET or data.environments is not UNSET:
+    if data.targets is not UNSET or data.environments is not UNSET or data.weights is not UNSET:
         row.updated_at = utcnow()  # the change is in the child tables; the route itself changed too
 
 
@@ -106,6 +134,7 @@ async def read_routes(*, session: AsyncSession, rows: Sequence[Route]) -> list[R
             RouteRead,
             row,
             targets=[target.deployment_id for target in row.targets],
+            weights=[target.weight for target in row.targets],
             environments=sorted(names[link.environment_id] for link in row.environments),
         )
         for row in rows

@@ -129,6 +129,7 @@ class Route(Base, Timestamped):
     __tablename__ = "routes"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    strategy: Mapped[str] = mapped_column(String(20), default="priority")  # shared.snapshot.ROUTE_STRATEGIES
     targets: Mapped[list[RouteTarget]] = relationship(
         order_by="RouteTarget.position", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -140,6 +141,7 @@ class RouteTarget(Base):
     route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id", ondelete="RESTRICT"))
+    weight: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class RouteEnvironment(Base):

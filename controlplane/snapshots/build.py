@@ -98,6 +98,8 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
                     name=r.name,
                     deployment_ids=[t.deployment_id for t in r.targets],
                     environments=sorted(environments[e.environment_id] for e in r.environments),
+                    strategy=r.strategy,
+                    weights=[t.weight for t in r.targets] if r.strategy == "weighted" else [],
                 )
                 for r in routes
             ],

@@ -4,6 +4,7 @@ serving a fake OpenAI upstream on loopback, key revocation enforced."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -228,3 +229,26 @@ def test_environments_and_allow_lists_decide_what_a_key_may_call(gateway: Gatewa
         sdk = openai.OpenAI(base_url=gateway.openai_base_url, api_key=dev["key"], max_retries=0)
         with sdk, pytest.raises(openai.NotFoundError):
             sdk.chat.completions.create(model=route, messages=[{"role": "user", "content": "Hi"}])
+
+
+def test_a_weighted_route_splits_traffic_by_weight_and_keeps_assignments_stable(gateway: Gateway, key: str) -> None:
+    mock = gateway.create("providers", {"name": "mock-ab", "kind": "mock"})
+    blue = gateway.create("deployments", {"name": "blue", "provider_id": mock["id"], "model": "mock-blue"})
+    green = gateway.create("deployments", {"name": "green", "provider_id": mock["id"], "model": "mock-green"})
+    gateway.create(
+        "routes", {"name": "ab-test", "targets": [blue["id"], green["id"]], "strategy": "weighted", "weights": [3, 1]}
+    )
+    assert gateway.admin.get("/config/status", params={"wait": 10}).json()["converged"] is True
+    body = {"model": "ab-test", "messages": [{"role": "user", "content": "Hi"}]}
+    url = f"{gateway.openai_base_url}/chat/completions"
+
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+        served = Counter(client.post(url, json=body).headers["x-waypost-target"] for _ in range(1000))
+        sticky = {
+            client.post(url, json=body, headers={"x-waypost-assignment-id": "user-42"}).headers["x-waypost-target"]
+            for _ in range(50)
+        }
+
+    sigma = (1000 * 0.75 * 0.25) ** 0.5
+    assert set(served) == {"blue", "green"} and abs(served["blue"] - 750) < 5 * sigma, served
+    assert len(sticky) == 1
