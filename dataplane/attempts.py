@@ -36,6 +36,7 @@ async def call_with_fallback(
     resilience = runtime.resilience
     policy = resilience.retry
     runtime.breakers.keep_only(view.deployments_by_id, version=view.version)
+    runtime.latencies.keep_only(view.deployments_by_id, version=view.version)
     deadline = resilience.monotonic() + deadline_seconds(targets, runtime)
     last_error: GatewayError | None = None
     for target in targets:
@@ -48,6 +49,7 @@ async def call_with_fallback(
                 break
             record.attempts += 1
             record.deployment, record.provider_kind = target.deployment.name, target.provider.kind
+            started = resilience.monotonic()
             try:
                 response = await _attempt(call, target, seconds_left, breaker)
             except GatewayError as error:
@@ -65,6 +67,7 @@ async def call_with_fallback(
                 await resilience.sleep(delay)
                 record.retry_wait_seconds += delay
                 continue
+            runtime.latencies.record(target.deployment.id, resilience.monotonic() - started)
             return response
     raise _given_up(last_error, targets, runtime)
 

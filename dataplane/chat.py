@@ -55,6 +55,7 @@ async def chat_completions(request: Request) -> Response:
             view=view,
             assignment_id=request.headers.get(ASSIGNMENT_HEADER),
             random=runtime.resilience.random,
+            latency=runtime.latencies.estimate,
         ),
         call=call,
         record=record,

@@ -36,10 +36,14 @@ def assignment_point(route: RouteSpec, assignment_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def target_order(route: RouteSpec, point: float) -> list[str]:
+def target_order(route: RouteSpec, point: float, latency: Callable[[str], float | None]) -> list[str]:
     """Deployment ids in the order to try them. Weighted: the one whose share of the weights holds `point` first,
-    then the others in priority order as fallbacks."""
+    then the others in priority order as fallbacks. Least latency: unmeasured targets first (so they get measured),
+    then by estimated latency; ties keep priority order."""
     ids = route.deployment_ids
+    if route.strategy == "least_latency":
+        estimates = {d: latency(d) for d in ids}
+        return sorted(ids, key=lambda d: (estimates[d] is not None, estimates[d] or 0.0))
     if route.strategy != "weighted" or len(ids) < 2:
         return list(ids)
     weights = route.weights or [1] * len(ids)
@@ -53,7 +57,12 @@ def target_order(route: RouteSpec, point: float) -> list[str]:
 
 
 def select_targets(
-    route: RouteSpec, *, view: ConfigView, assignment_id: str | None, random: Callable[[], float]
+    route: RouteSpec,
+    *,
+    view: ConfigView,
+    assignment_id: str | None,
+    random: Callable[[], float],
+    latency: Callable[[str], float | None],
 ) -> list[Target]:
     """The route's targets in the order to try them (see `target_order`; a weighted route draws `random()` unless
     the caller sent an assignment id); a checked snapshot guarantees every id resolves. Which of them is healthy
@@ -62,7 +71,7 @@ def select_targets(
     if route.strategy == "weighted":
         point = assignment_point(route, assignment_id) if assignment_id else random()
     targets = []
-    for deployment_id in target_order(route, point):
+    for deployment_id in target_order(route, point, latency):
         deployment = view.deployments_by_id[deployment_id]
         provider = view.providers_by_id[deployment.provider_id]
         credentials = view.credentials_for(provider.id)

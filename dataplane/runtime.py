@@ -14,6 +14,7 @@ from structlog.typing import FilteringBoundLogger
 from dataplane.breaker import BreakerPolicy, Breakers
 from dataplane.config_state import ConfigState, ConfigView
 from dataplane.errors import ConfigUnavailableError
+from dataplane.latency import LatencyTracker
 from dataplane.retry import RetryPolicy
 from dataplane.settings import DataPlaneSettings
 from dataplane.upstream import UpstreamClient
@@ -41,6 +42,7 @@ class Runtime:
     logger: FilteringBoundLogger
     resilience: Resilience = field(default_factory=Resilience)
     breakers: Breakers = field(default_factory=lambda: Breakers(BreakerPolicy(), time.monotonic))
+    latencies: LatencyTracker = field(default_factory=LatencyTracker)  # per worker, across config swaps
 
     def admit_view(self) -> ConfigView:
         """The config this request uses from start to end; refuses while none was ever applied."""

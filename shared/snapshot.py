@@ -103,8 +103,9 @@ class DataPlaneStatus(msgspec.Struct, frozen=True):
 
 PROVIDER_KINDS = ("openai", "openai_compatible", "mock")
 # priority: the first target serves, the others are fallbacks in order; weighted: the first attempt goes to a
-# target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order
-ROUTE_STRATEGIES = ("priority", "weighted")
+# target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order;
+# least_latency: targets ordered by each data plane's moving average of their time to answer
+ROUTE_STRATEGIES = ("priority", "weighted", "least_latency")
 
 
 class SnapshotInvalidError(ValueError):

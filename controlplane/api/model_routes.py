@@ -20,7 +20,7 @@ from shared.crypto import MasterSecret
 
 Targets = Annotated[list[Id], Meta(min_length=1, max_length=100, description="Deployment ids, first preferred.")]
 Environments = Annotated[list[EnvironmentName], Meta(max_length=100, description="Environment names; empty: all.")]
-Strategy = Literal["priority", "weighted"]  # shared.snapshot.ROUTE_STRATEGIES
+Strategy = Literal["priority", "weighted", "least_latency"]  # shared.snapshot.ROUTE_STRATEGIES
 Weights = Annotated[
     list[Annotated[int, Meta(ge=1, le=10_000)]],
     Meta(max_length=100, description="With strategy weighted: one weight per target, in order; default 1 each."),

@@ -47,6 +47,7 @@ class Reply(msgspec.Struct, frozen=True):
     fixture: str = "good.json"
     body: bytes | None = None  # sent instead of the fixture (an error shape that has no fixture file)
     headers: dict[str, str] = {}
+    delay_seconds: float = 0.0  # how long the upstream thinks before answering
 
 
 class StreamThenFail(msgspec.Struct, frozen=True):
@@ -172,6 +173,8 @@ async def _write_events(response: web.StreamResponse, events: list[bytes], call:
 
 
 async def _reply(request: web.Request, step: Reply, call: ScriptedCall) -> web.StreamResponse:
+    if step.delay_seconds:
+        await asyncio.sleep(step.delay_seconds)
     body = step.body if step.body is not None else load_fixture(step.fixture)
     if step.body is not None or not step.fixture.endswith(".sse"):
         headers = {"Content-Type": JSON_CONTENT_TYPE, **step.headers}

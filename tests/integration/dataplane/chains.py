@@ -49,7 +49,9 @@ class Chain:
 ChainFactory = Callable[..., AbstractAsyncContextManager[Chain]]
 
 
-def chain_snapshot(secret_key: str, hops: list[Hop], key: ClientKey, *, version: int = 1) -> Snapshot:
+def chain_snapshot(
+    secret_key: str, hops: list[Hop], key: ClientKey, *, version: int = 1, strategy: str = "priority"
+) -> Snapshot:
     """One route whose targets are `hops`, in that priority order; each hop has its own provider and deployment."""
     providers, deployments = [], []
     for index, hop in enumerate(hops):
@@ -82,7 +84,9 @@ def chain_snapshot(secret_key: str, hops: list[Hop], key: ClientKey, *, version:
         keys=[key.spec],
         providers=providers,
         deployments=deployments,
-        routes=[RouteSpec(id="route-1", name=ROUTE_NAME, deployment_ids=[d.id for d in deployments])],
+        routes=[
+            RouteSpec(id="route-1", name=ROUTE_NAME, deployment_ids=[d.id for d in deployments], strategy=strategy)
+        ],
     )
 
 
@@ -95,10 +99,11 @@ async def serving_chain(
     nats_url: str,
     nats_prefix: str,
     resilience: Resilience | None = None,
+    strategy: str = "priority",
 ) -> AsyncIterator[Chain]:
     """Publish the chain's snapshot over NATS and run a data plane on it until it serves that version."""
     key = make_key(test_secrets.secret_key)
-    snapshot = chain_snapshot(test_secrets.secret_key, hops, key)
+    snapshot = chain_snapshot(test_secrets.secret_key, hops, key, strategy=strategy)
     await publish(nats_url, nats_prefix, sign_snapshot(snapshot, test_secrets.signing_key))
     app = create_app(settings, resilience=resilience)
     async with app.router.lifespan_context(app):

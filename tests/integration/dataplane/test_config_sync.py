@@ -6,6 +6,7 @@ import httpx
 import msgspec
 import nats
 
+from dataplane.config_cache import read_cache
 from dataplane.settings import DataPlaneSettings
 from shared.buckets import make_buckets
 from shared.transport import SnapshotStore
@@ -171,6 +172,11 @@ async def test_restart_without_nats_serves_the_disk_cache_marked_stale(
     await publish(own_nats.url, prefix, _signed(test_secrets, 3, [key]))
     async with running(settings) as client:
         await wait_for_version(client, 3)
+
+        async def cache_written() -> bool:  # the cache is written just after the apply, off the event loop
+            return read_cache(settings.cache_dir) is not None
+
+        await eventually(cache_written, what="the disk cache")
 
     own_nats.stop()
     async with running(settings) as client:
