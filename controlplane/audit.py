@@ -1,6 +1,6 @@
 """The audit log: one append-only row per admin change, written in the same transaction as the change, with
 the resource before and after it (as the API reads it, so write-only secrets are never there) and a second
-redaction pass over anything that looks like a secret."""
+redaction pass, the same one the logs get (shared.logs), over anything that looks like a secret."""
 
 from __future__ import annotations
 
@@ -10,24 +10,14 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.db.models import AuditEvent
-
-REDACTED = "[REDACTED]"
-_SECRET_FIELDS = frozenset({"key", "secret", "secret_hash", "credentials", "credentials_sealed", "api_key", "token"})
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if k in _SECRET_FIELDS else _redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
+from shared.logs import redact_value
 
 
 def snapshot_of(read: msgspec.Struct | None) -> dict[str, Any] | None:
     """A read struct as redacted, JSON-ready data."""
     if read is None:
         return None
-    data: dict[str, Any] = _redact(msgspec.to_builtins(read))
+    data: dict[str, Any] = redact_value(msgspec.to_builtins(read))
     return data
 
 

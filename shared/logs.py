@@ -20,7 +20,13 @@ _SECRET_PATTERNS = (
     (re.compile(r"\bsk-[A-Za-z0-9_-]{12,}"), REDACTED),
     (re.compile(r"://[^/@\s]+@"), f"://{REDACTED}@"),  # credentials inside URLs (nats://user:pass@host)
 )
-_SECRET_FIELDS = frozenset({"authorization", "api_key", "x-api-key", "secret", "token", "password"})
+# field names whose values are secrets wherever they appear (log lines, audit rows)
+_SECRET_FIELDS = frozenset(
+    {
+        "authorization", "api_key", "x-api-key", "secret", "token", "password",
+        "key", "secret_hash", "credentials", "credentials_sealed",
+    }
+)  # fmt: skip
 _log_encoder = msgspec.json.Encoder(enc_hook=repr)
 
 
@@ -30,19 +36,20 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact_value(value: Any) -> Any:
+def redact_value(value: Any) -> Any:
+    """Mask secret-named fields and secret-looking strings anywhere inside `value`."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else _redact_value(v) for k, v in value.items()}
+        return {k: REDACTED if str(k).lower() in _SECRET_FIELDS else redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
+        return [redact_value(v) for v in value]
     return value
 
 
 def redact_secrets(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask API keys and bearer tokens in every field of every line."""
-    redacted: EventDict = _redact_value(event_dict)
+    redacted: EventDict = redact_value(event_dict)
     return redacted
 
 

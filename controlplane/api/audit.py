@@ -14,6 +14,7 @@ from starlette.responses import Response
 from controlplane.api.bodies import decode_query
 from controlplane.api.fields import Timestamp
 from controlplane.api.handlers import Operation, json_response, transaction
+from controlplane.api.resource import read_columns
 from controlplane.db.models import AuditEvent
 
 
@@ -62,20 +63,7 @@ async def list_audit_events(request: Request) -> Response:
         statement = statement.where(AuditEvent.occurred_at < query.until)
     async with transaction(request, subject="audit event") as session:
         rows = (await session.scalars(statement.limit(query.limit).offset(query.offset))).all()
-    data = [
-        AuditEventRead(
-            id=row.id,
-            occurred_at=row.occurred_at,
-            actor=row.actor,
-            action=row.action,
-            resource_type=row.resource_type,
-            resource_id=row.resource_id,
-            before=row.before,
-            after=row.after,
-            request_id=row.request_id,
-        )
-        for row in rows
-    ]
+    data = [read_columns(AuditEventRead, row) for row in rows]
     return json_response(AuditEventList(data=data, limit=query.limit, offset=query.offset))
 
 
