@@ -24,6 +24,7 @@ from dataplane.observability import RequestObserver, record_of
 from dataplane.probes import healthz, readyz, status
 from dataplane.runtime import Resilience, Runtime
 from dataplane.settings import DataPlaneSettings, load_settings
+from dataplane.settle import finish_request
 from dataplane.upstream import UpstreamClient, make_upstream_client
 from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
 from shared.logs import make_logger
@@ -105,7 +106,7 @@ def create_app(
     # exceptions → 500) → Starlette's ExceptionMiddleware (GatewayError and router 404/405 → OpenAI JSON) → router.
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestObserver, logger=logger)],
+        middleware=[Middleware(RequestObserver, logger=logger, on_complete=finish_request)],
         exception_handlers={GatewayError: _render_gateway_error, HTTPException: _render_http_exception},
         lifespan=lifespan,
     )

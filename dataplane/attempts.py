@@ -48,7 +48,8 @@ async def call_with_fallback(
             if not breaker.allow():
                 break
             record.attempts += 1
-            record.deployment, record.provider_kind = target.deployment.name, target.provider.kind
+            record.deployment_id, record.deployment = target.deployment.id, target.deployment.name
+            record.provider_kind, record.upstream_model = target.provider.kind, target.deployment.model
             started = resilience.monotonic()
             try:
                 response = await _attempt(call, target, seconds_left, breaker)

@@ -19,7 +19,7 @@ async def list_models(request: Request) -> Response:
     record = record_of(request)
     view = runtime.admit_view()
     key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.key_public_id, record.team_id, record.environment = key.public_id, key.team_id, key.environment
+    record.set_principal(key)
     created = view.snapshot.created_at // 1000
     models = [
         Model(id=route.name, created=created, owned_by="waypost")

@@ -30,8 +30,9 @@ async def chat_completions(request: Request) -> Response:
     runtime = runtime_of(request)
     record = record_of(request)
     view = runtime.admit_view()
+    record.config_version = view.version
     key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.key_public_id, record.team_id, record.environment = key.public_id, key.team_id, key.environment
+    record.set_principal(key)
     body = await read_body(
         request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
     )

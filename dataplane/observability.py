@@ -5,8 +5,9 @@ upstream) and writes the one canonical `request_completed` line."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,11 @@ from structlog.typing import FilteringBoundLogger
 
 from dataplane.errors import InternalError, error_response
 from dataplane.ids import make_request_id
+from shared.snapshot import KeySpec
+from shared.usage import TokenUsage
+
+if TYPE_CHECKING:
+    from dataplane.admission import Admission
 
 RECORD_SCOPE_KEY = "waypost.record"
 
@@ -25,20 +31,39 @@ class RequestRecord:
     request_id: str
     method: str
     path: str
-    started: float
+    started: float  # perf_counter
+    started_unix: float = 0.0  # the runtime's clock, for the usage event's time
     status: int = 0
+    config_version: int | None = None
     route: str | None = None
+    deployment_id: str | None = None
     deployment: str | None = None
     provider_kind: str | None = None
+    upstream_model: str | None = None
+    key_id: str | None = None
     key_public_id: str | None = None
+    user_id: str | None = None
     team_id: str | None = None
+    application_id: str | None = None
     environment: str | None = None
     stream: bool = False
+    reserved_tokens: int = 0  # the admission estimate (prompt + max output) that limits and budgets reserved
+    usage: TokenUsage | None = None  # what the provider reported (or, with usage_estimated, the gateway's estimate)
+    usage_estimated: bool = False
+    cost_micro_usd: int = 0
+    price_id: str | None = None
+    first_byte_seconds: float | None = None  # streams: from arrival to the first body byte sent
+    # admissions (rate limits, budgets) made for this request; each is settled exactly once when it ends
+    admissions: list[Admission] = field(default_factory=list)
     upstream_seconds: float = 0.0
     retry_wait_seconds: float = 0.0  # backoff between attempts: neither upstream time nor gateway overhead
     attempts: int = 0  # upstream attempts made (the built-in mock counts as one)
     error_code: str | None = None
     response_started: bool = False
+
+    def set_principal(self, key: KeySpec) -> None:
+        self.key_id, self.key_public_id, self.user_id = key.id, key.public_id, key.user_id
+        self.team_id, self.application_id, self.environment = key.team_id, key.application_id, key.environment
 
     def add_upstream(self, seconds: float) -> None:
         self.upstream_seconds += seconds
@@ -82,16 +107,27 @@ def record_of(request: Request) -> RequestRecord:
 class RequestObserver:
     """Outermost middleware. Unknown exceptions become a 500 with the request id and nothing else."""
 
-    def __init__(self, app: ASGIApp, *, logger: FilteringBoundLogger) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        logger: FilteringBoundLogger,
+        on_complete: Callable[[Scope, RequestRecord], None] | None = None,
+    ) -> None:
         self.app = app
         self.log = logger
+        self.on_complete = on_complete  # settles admissions and emits the usage event (dataplane.settle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         record = RequestRecord(
-            request_id=make_request_id(), method=scope["method"], path=scope["path"], started=time.perf_counter()
+            request_id=make_request_id(),
+            method=scope["method"],
+            path=scope["path"],
+            started=time.perf_counter(),
+            started_unix=time.time(),
         )
         scope[RECORD_SCOPE_KEY] = record
 
@@ -121,4 +157,9 @@ class RequestObserver:
         finally:
             if not record.response_started:
                 record.status = 499  # the client went away before any answer
+            if self.on_complete is not None:
+                try:
+                    self.on_complete(scope, record)
+                except Exception:
+                    self.log.exception("request_settlement_failed", request_id=record.request_id)
             self.log.info("request_completed", **record.log_fields(time.perf_counter()))

@@ -70,6 +70,49 @@ class RouteSpec(msgspec.Struct, frozen=True):
     weights: list[int] = []  # with "weighted": one per target, in the same order; empty means 1 each
 
 
+class RateLimitSpec(msgspec.Struct, frozen=True):
+    """Limits on one scope (optionally one route), each enforced by every data plane (DESIGN.md §5)."""
+
+    id: str
+    scope: str  # one of SCOPES
+    scope_id: str | None  # the scope's id (environment: its name; organization: None)
+    model: str | None = None  # a route name: the limit counts only calls to that route; None: every route
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    concurrent_requests: int | None = None
+
+
+class PriceSpec(msgspec.Struct, frozen=True):
+    """The price of one deployment from `effective_from` on; `id` is the price version usage events record.
+    Prices are integer micro-USD per million tokens of each (non-overlapping) class of shared.usage.TokenUsage."""
+
+    id: str
+    deployment_id: str
+    effective_from: int  # unix seconds
+    input: int
+    output: int
+    cached_input: int | None = None  # None: priced as input
+    cache_write: int | None = None  # None: priced as input
+    reasoning: int | None = None  # None: priced as output
+
+
+class BudgetSpec(msgspec.Struct, frozen=True):
+    """A spending limit on one scope (optionally one route). Data planes admit a request only if every matching
+    hard budget has room for its reservation (DESIGN.md §5)."""
+
+    id: str
+    name: str
+    scope: str  # one of SCOPES
+    scope_id: str | None
+    amount_micro_usd: int
+    period: str  # one of BUDGET_PERIODS
+    model: str | None = None  # a route name; None: every route
+    timezone: str = "UTC"  # IANA name; calendar periods start at midnight there
+    hard: bool = True  # False: soft, only alerts
+    on_stale: str = "closed"  # one of BUDGET_STALE_POLICIES: spend data older than 60 s
+    alert_thresholds: list[int] = []  # percent of the amount
+
+
 class Snapshot(msgspec.Struct, frozen=True):
     version: int
     created_at: int  # unix milliseconds
@@ -80,6 +123,9 @@ class Snapshot(msgspec.Struct, frozen=True):
     providers: list[ProviderSpec] = []
     deployments: list[DeploymentSpec] = []
     routes: list[RouteSpec] = []
+    rate_limits: list[RateLimitSpec] = []
+    prices: list[PriceSpec] = []
+    budgets: list[BudgetSpec] = []
 
 
 class SnapshotPointer(msgspec.Struct, frozen=True):
@@ -106,6 +152,10 @@ PROVIDER_KINDS = ("openai", "openai_compatible", "mock")
 # target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order;
 # least_latency: targets ordered by each data plane's moving average of their time to answer
 ROUTE_STRATEGIES = ("priority", "weighted", "least_latency")
+# what rate limits and budgets attach to; a key's scope id is KeySpec.id, an environment's is its name
+SCOPES = ("key", "user", "application", "team", "environment", "organization")
+BUDGET_PERIODS = ("daily", "weekly", "monthly", "lifetime")
+BUDGET_STALE_POLICIES = ("closed", "open", "local_share")
 
 
 class SnapshotInvalidError(ValueError):

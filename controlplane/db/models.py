@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
@@ -152,6 +152,7 @@ class RouteEnvironment(Base):
 
 class AdminToken(Base, Timestamped):
     __tablename__ = "admin_tokens"
+    part_of_config: ClassVar[bool] = False
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -161,6 +162,7 @@ class ConfigRevision(Base):
     """One row: bumped in the same transaction as every admin change (see db.session)."""
 
     __tablename__ = "config_revision"
+    part_of_config: ClassVar[bool] = False
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -170,6 +172,7 @@ class AuditEvent(Base):
     triggers that refuse UPDATE and DELETE."""
 
     __tablename__ = "audit_events"
+    part_of_config: ClassVar[bool] = False
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200), index=True)

@@ -10,9 +10,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
-from controlplane.db.models import AdminToken, AuditEvent, ConfigRevision
+from controlplane.db.models import ConfigRevision
 
-_UNVERSIONED = (AdminToken, AuditEvent, ConfigRevision)  # rows that are not part of the data planes' config
+
+def _is_config(obj: object) -> bool:
+    """Rows of models that set `part_of_config = False` (tokens, audit, usage ledger...) never bump the revision."""
+    return getattr(type(obj), "part_of_config", True)
 
 
 class RevisionedSession(Session):
@@ -20,9 +23,9 @@ class RevisionedSession(Session):
 
 
 def _touches_config(session: Session) -> bool:
-    if any(not isinstance(obj, _UNVERSIONED) for obj in [*session.new, *session.deleted]):
+    if any(_is_config(obj) for obj in [*session.new, *session.deleted]):
         return True
-    return any(not isinstance(obj, _UNVERSIONED) and session.is_modified(obj) for obj in session.dirty)
+    return any(_is_config(obj) and session.is_modified(obj) for obj in session.dirty)
 
 
 @event.listens_for(RevisionedSession, "before_flush")

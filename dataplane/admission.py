@@ -1,0 +1,16 @@
+"""Admission (DESIGN.md §4, §5): after authorization, each limit that applies (rate limits, budgets) reserves
+what the request is expected to use and hands back an `Admission`; a refusal raises a GatewayError (429) instead.
+Every admission is appended to `record.admissions` and settled exactly once by `dataplane.settle` when the request
+ends, whatever its outcome, with the actual usage on the record (`record.usage`, `record.cost_micro_usd`)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dataplane.observability import RequestRecord
+
+
+class Admission(Protocol):
+    def settle(self, record: RequestRecord) -> None:
+        """Replace the reservation by what the request actually used (nothing, if it failed before an upstream
+        answered) and release any concurrency slot. Must not raise and must not block."""

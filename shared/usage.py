@@ -1,0 +1,98 @@
+"""The usage contract between the planes (DESIGN.md §5, §6).
+
+Data planes publish one `UsageEvent` per request to the JetStream stream `usage_stream(prefix)` on subject
+`usage_subject(prefix)` with header `Nats-Msg-Id` = the request id (the stream's duplicate window drops a replay).
+The control plane's ingester stores them, and publishes each budget's spend to the KV bucket
+`spend_bucket(prefix)` (key = budget id) as a `BudgetSpend` that says which stream position it covers: a data plane
+adds to it only the cost of its own events the spend does not cover yet (published at a higher stream sequence, or
+not published at all), so no cost is counted twice.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class TokenUsage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Tokens of one request in non-overlapping classes, so cost = sum of class x its price.
+
+    - input: prompt tokens read at the full input price (OpenAI: prompt_tokens - cached_tokens; Anthropic:
+      input_tokens)
+    - cached_input: prompt tokens read from the provider's cache (OpenAI: prompt_tokens_details.cached_tokens;
+      Anthropic: cache_read_input_tokens)
+    - cache_write: prompt tokens written to the provider's cache (Anthropic: cache_creation_input_tokens)
+    - output: completion tokens that are not reasoning (OpenAI: completion_tokens - reasoning_tokens)
+    - reasoning: completion tokens spent reasoning (OpenAI: completion_tokens_details.reasoning_tokens)
+    """
+
+    input: int = 0
+    cached_input: int = 0
+    cache_write: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.cached_input + self.cache_write + self.output + self.reasoning
+
+
+class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One request, whatever its outcome (success, refusal, upstream error, client disconnect: status 499)."""
+
+    request_id: str  # UUIDv7; also the Nats-Msg-Id and the ledger's primary key
+    time: int  # unix milliseconds when the request arrived
+    instance: str  # the data plane that served it
+    config_version: int | None
+    method: str
+    path: str
+    status: int
+    error_code: str | None = None
+    key_id: str | None = None
+    key_public_id: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    application_id: str | None = None
+    environment: str | None = None
+    route: str | None = None  # what the client asked for in `model`
+    deployment_id: str | None = None  # the deployment that answered last
+    deployment: str | None = None
+    provider_kind: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    attempts: int = 0
+    tokens: TokenUsage = TokenUsage()
+    estimated: bool = False  # the provider reported no usage; tokens are the gateway's estimate
+    cost_micro_usd: int = 0
+    price_id: str | None = None  # the PriceSpec used; None with cost 0: the deployment has no price
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None  # streams: time to the first byte sent to the client
+    cache_hit: bool = False
+    guardrails: list[str] = []  # verdicts, once guardrails exist
+
+
+class BudgetSpend(msgspec.Struct, frozen=True):
+    """A budget's spend in its current period as the ledger knows it, covering every usage event at stream
+    sequence ≤ `covers_stream_seq` and none above it."""
+
+    budget_id: str
+    period_start: int  # unix seconds; 0 for lifetime budgets
+    spent_micro_usd: int
+    covers_stream_seq: int
+    computed_at: int  # unix milliseconds
+
+
+def usage_stream(prefix: str) -> str:
+    return f"{prefix}_usage"
+
+
+def usage_subject(prefix: str) -> str:
+    return f"{prefix}.usage"
+
+
+def spend_bucket(prefix: str) -> str:
+    return f"{prefix}_spend"
+
+
+def rate_limit_gossip_subject(prefix: str) -> str:
+    """Core NATS (not JetStream): each data plane's per-bucket counts, once a second."""
+    return f"{prefix}.ratelimit.gossip"
