@@ -5,12 +5,25 @@ ends, whatever its outcome, with the actual usage on the record (`record.usage`,
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dataplane.observability import RequestRecord
+from shared.snapshot import KeySpec, RouteSpec
+
+if TYPE_CHECKING:
+    from dataplane.config_state import ConfigView
+    from dataplane.runtime import Runtime
 
 
 class Admission(Protocol):
     def settle(self, record: RequestRecord) -> None:
         """Replace the reservation by what the request actually used (nothing, if it failed before an upstream
         answered) and release any concurrency slot. Must not raise and must not block."""
+
+
+def admit(
+    *, runtime: Runtime, view: ConfigView, key: KeySpec, route: RouteSpec, record: RequestRecord, reserved_tokens: int
+) -> None:
+    """Every limit that applies to this key and route, in order; raises the first refusal. Every endpoint that
+    calls a model calls this once, after authorization and before routing."""
+    record.reserved_tokens = reserved_tokens

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dataplane.admission import admit
 from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
+from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import mock, openai
@@ -40,6 +42,14 @@ async def chat_completions(request: Request) -> Response:
     record.stream = chat.wants_stream
     route = authorize(chat.model, view=view, key=key)
     record.route = route.name
+    admit(
+        runtime=runtime,
+        view=view,
+        key=key,
+        route=route,
+        record=record,
+        reserved_tokens=reservation_tokens(chat, body_size=len(body)),
+    )
 
     async def call(target: Target, seconds_left: float) -> Response:
         if target.provider.kind == "mock":

@@ -53,6 +53,8 @@ class RequestRecord:
     cost_micro_usd: int = 0
     price_id: str | None = None
     first_byte_seconds: float | None = None  # streams: from arrival to the first body byte sent
+    # added to the response's headers when it starts (e.g. x-ratelimit-*), by the steps that know them
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     # admissions (rate limits, budgets) made for this request; each is settled exactly once when it ends
     admissions: list[Admission] = field(default_factory=list)
     upstream_seconds: float = 0.0
@@ -141,6 +143,7 @@ class RequestObserver:
                     (b"x-request-id", record.request_id.encode()),
                     (b"x-waypost-overhead-ms", overhead.encode()),
                     *record.target_headers(),
+                    *record.response_headers,
                 ]
                 message = {**message, "headers": headers}
             await send(message)

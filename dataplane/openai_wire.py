@@ -29,6 +29,8 @@ class ChatRequestView(msgspec.Struct, frozen=True):
     messages: Annotated[list[MessageView], msgspec.Meta(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptionsView | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
 
     @property
     def wants_stream(self) -> bool:

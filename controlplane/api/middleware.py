@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from controlplane.admin_tokens import authenticate_admin_token
 from controlplane.api.errors import InternalError, UnauthorizedError, error_response, render_error
+from controlplane.rbac import Principal
 
 log = structlog.get_logger("controlplane.api")
 
@@ -69,7 +70,9 @@ class AdminAuth:
         scheme, _, presented = Headers(scope=scope).get("authorization", "").partition(" ")
         actor = await self._actor(scope, presented.strip()) if scheme.lower() == "bearer" and presented else None
         if actor is not None:
-            scope.setdefault("state", {})["actor"] = actor  # who made the change, for the audit log
+            state = scope.setdefault("state", {})
+            state["actor"] = actor  # who made the change, for the audit log
+            state["principal"] = Principal(actor=actor, role="owner")
             await self.app(scope, receive, send)
             return
         error = UnauthorizedError(
