@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench lock clean
+.PHONY: install run test lint typecheck pytest bench bench-tools bench-peers lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,17 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-bench: install ## benchmark harness: prints ratios against a baseline measured in the same run
+BENCH_ARGS ?=
+
+bench-tools:
 	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx-light)
-	$(BIN)/python -m bench
+
+bench: install bench-tools ## benchmark harness (peers too when `make bench-peers` installed them); BENCH_ARGS="--seconds 3"
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-peers: install bench-tools ## install MLflow AI Gateway, Portkey and LiteLLM into bench/.peers/, then run the bench
+	$(BIN)/python -m bench.peers install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lock: ## re-pin requirements.lock from pyproject.toml
 	$(BIN)/python -m pip install --quiet uv

@@ -1,4 +1,10 @@
-"""A fast OpenAI-shaped upstream for benchmarks: fixed JSON or SSE bodies, optional fixed latency.
+"""The OpenAI-shaped fake upstream's bodies (JSON, and SSE with 20 content chunks + a usage chunk), and the Python
+(aiohttp) server that serves them with an optional fixed latency. `make bench` serves the same bodies from nginx
+(bench/nginx.py), which measures several times faster; this server stays for latency runs and for comparison.
+
+Paths: /json/v1/chat/completions always answers JSON, /sse/v1/chat/completions always a stream, so every gateway is
+pointed at base URL .../json/v1 or .../sse/v1 and the fake never parses a body; /v1/chat/completions picks by the
+body's "stream" flag.
 
 Run: python -m bench.fake_upstream PORT [LATENCY_MS]
 """
@@ -36,16 +42,29 @@ STREAM = (
 
 
 def make_app(latency_ms: float) -> web.Application:
-    async def chat(request: web.Request) -> web.Response:
-        body = await request.read()
+    async def answer(stream: bool) -> web.Response:
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
-        if b'"stream":true' in body.replace(b" ", b""):
+        if stream:
             return web.Response(body=STREAM, content_type="text/event-stream")
         return web.Response(body=COMPLETION, content_type="application/json")
 
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.read()
+        return await answer(b'"stream":true' in body.replace(b" ", b""))
+
+    async def json_chat(request: web.Request) -> web.Response:
+        await request.read()
+        return await answer(False)
+
+    async def sse_chat(request: web.Request) -> web.Response:
+        await request.read()
+        return await answer(True)
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/json/v1/chat/completions", json_chat)
+    app.router.add_post("/sse/v1/chat/completions", sse_chat)
     return app
 
 

@@ -19,6 +19,7 @@ class WrkResult(msgspec.Struct, frozen=True):
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
 
 def _ms(text: str) -> float:
@@ -40,7 +41,9 @@ def parse(report: str) -> WrkResult:
         match = re.search(pattern, report)
         if match:
             errors += sum(int(g) for g in match.groups())
-    return WrkResult(requests_per_second=rps, p50_ms=p50, p99_ms=p99, errors=errors)
+    total = re.search(r"(\d+) requests in", report)
+    requests = int(total[1]) if total else 0
+    return WrkResult(requests_per_second=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=requests)
 
 
 def run(
@@ -62,6 +65,8 @@ def run(
             "-t1",
             f"-c{connections}",
             f"-d{seconds}s",
+            "--timeout",
+            "10s",  # a slow peer's answers count as latency, not as socket timeouts, up to 10 s
             "--latency",
             "-s",
             str(lua),

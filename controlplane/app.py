@@ -19,20 +19,25 @@ from starlette.routing import Mount, Route
 
 from controlplane.admin_tokens import bootstrap_admin_token
 from controlplane.api import (
+    admin_keys,
     applications,
     audit,
+    budgets,
     config_status,
     deployments,
     environments,
     keys,
     model_routes,
+    prices,
     providers,
+    rate_limits,
     teams,
+    usage,
     users,
 )
 from controlplane.api.errors import ApiError, handle_api_error, handle_http_exception
 from controlplane.api.handlers import Operation, json_response, make_operations, make_routes
-from controlplane.api.middleware import AdminAuth, RequestContext
+from controlplane.api.middleware import AdminAuth, Authorize, RequestContext, guard_routes
 from controlplane.api.openapi import build_openapi
 from controlplane.api.resource import Resource
 from controlplane.db import migrate
@@ -55,6 +60,9 @@ RESOURCES: tuple[Resource[Any, Any, Any, Any], ...] = (
     providers.resource,
     deployments.resource,
     model_routes.resource,
+    prices.resource,
+    budgets.resource,
+    rate_limits.resource,
 )
 
 
@@ -125,6 +133,7 @@ PUBLIC_OPERATIONS = (
 def create_app(settings: ControlPlaneSettings) -> Starlette:
     configure_default_logging(settings.log_level)
     operations = [
+        *prices.operations,  # before the resources: /prices/unpriced must not be taken for /prices/{id}
         *(
             operation
             for resource in RESOURCES
@@ -132,6 +141,8 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         ),
         keys.make_rotate_operation(max_body_bytes=settings.max_body_bytes),
         *audit.operations,
+        *usage.operations,
+        *admin_keys.make_operations(max_body_bytes=settings.max_body_bytes),
     ]
     routes = [
         Route(HEALTH_PATH, healthz, methods=["GET"]),
@@ -140,11 +151,19 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
             routes=[Route("/openapi.json", openapi, methods=["GET"]), *make_routes(operations), *config_status.routes],
         ),
     ]
-    # Outermost first: request id and the last-resort 500, then authentication, then (Starlette's own) the
-    # mapping of ApiError and HTTPException to the one error shape, then the router.
+    # Outermost first: request id and the last-resort 500, then authentication, then authorization (role and
+    # row scope per controlplane.rbac), then (Starlette's own) the mapping of ApiError and HTTPException to the
+    # one error shape, then the router.
+    guarded = guard_routes(
+        routes,
+        prefix=API_PREFIX,
+        explicit={(o.method, o.path): o.policy for o in operations},
+        public_paths={OPENAPI_PATH, HEALTH_PATH},
+    )
     middleware = [
         Middleware(RequestContext),
         Middleware(AdminAuth, public_paths={OPENAPI_PATH, HEALTH_PATH}, configured_token=settings.admin_token),
+        Middleware(Authorize, guarded=guarded),
     ]
     app = Starlette(
         routes=routes,
@@ -156,6 +175,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         prefix=API_PREFIX, operations=operations, mounted=config_status.routes, public=PUBLIC_OPERATIONS
     )
     app.state.openapi_document = msgspec.json.encode(document)
+    app.state.guarded_routes = guarded  # every served method and path with its policy (the RBAC table test)
     return app
 
 

@@ -1,9 +1,10 @@
 """Background services of the control plane, run in the app's lifespan: the NATS connection (made in the
-background so the admin API serves while NATS is down) and the snapshot publisher."""
+background so the admin API serves while NATS is down), the snapshot publisher and the usage ingester."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,8 +14,10 @@ import structlog
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controlplane.ingest.consumer import UsageIngester
 from controlplane.settings import ControlPlaneSettings
 from controlplane.snapshots.publisher import SnapshotPublisher, take_publisher_lock
+from controlplane.spend.publisher import publish_spend_forever
 from shared.buckets import make_buckets
 from shared.crypto import load_signing_key
 from shared.transport import SnapshotStore
@@ -59,11 +62,32 @@ async def _publish_forever(settings: ControlPlaneSettings, state: Any, store: Sn
         await publisher.run()
 
 
+async def _ingest_forever(settings: ControlPlaneSettings, state: Any, client: NATS) -> None:
+    """Every control plane ingests usage (the durable consumer shares the messages among them)."""
+    ingester = UsageIngester(js=client.jetstream(), prefix=settings.nats_prefix, sessionmaker=state.sessionmaker)
+    state.usage_ingester = ingester
+    while True:
+        try:
+            await ingester.run()  # returns only once cancelled
+            return
+        except Exception as exc:  # a bug must not stop usage ingestion (nor, via the task group, publishing)
+            log.error("usage_ingester_failed", error=repr(exc))
+            await asyncio.sleep(1.0)
+
+
 async def _run(settings: ControlPlaneSettings, state: Any) -> None:
     client, store = await _connect(settings)
     state.nats = client
     state.snapshot_store = store
-    await _publish_forever(settings, state, store)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_ingest_forever(settings, state, client), name="usage-ingester")
+        group.create_task(
+            publish_spend_forever(
+                js=client.jetstream(), prefix=settings.nats_prefix, sessionmaker=state.sessionmaker, clock=time.time
+            ),
+            name="spend-publisher",
+        )
+        await _publish_forever(settings, state, store)
 
 
 def _log_unexpected_exit(task: asyncio.Task[None]) -> None:
@@ -76,6 +100,7 @@ async def run_background_services(settings: ControlPlaneSettings, state: Any) ->
     """Connect to NATS and run the snapshot publisher for as long as the app lives."""
     state.nats = None
     state.snapshot_store = None
+    state.usage_ingester = None
     task = asyncio.create_task(_run(settings, state), name="controlplane-background")
     task.add_done_callback(_log_unexpected_exit)
     try:

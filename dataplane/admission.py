@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from dataplane.observability import RequestRecord
+from dataplane.ratelimit.admission import admit_rate_limits
 from shared.snapshot import KeySpec, RouteSpec
 
 if TYPE_CHECKING:
@@ -27,3 +28,20 @@ def admit(
     """Every limit that applies to this key and route, in order; raises the first refusal. Every endpoint that
     calls a model calls this once, after authorization and before routing."""
     record.reserved_tokens = reserved_tokens
+    rate_limited = admit_rate_limits(
+        runtime.rate_limits,
+        version=view.version,
+        limits=view.snapshot.rate_limits,
+        key=key,
+        route=route,
+        record=record,
+        reserved_tokens=reserved_tokens,
+    )
+    if rate_limited is not None:
+        record.admissions.append(rate_limited)
+    now = runtime.clock()
+    budgeted = runtime.budgets.admit(
+        snapshot=view.snapshot, key=key, route=route, record=record, reserved_tokens=reserved_tokens, now=now
+    )
+    if budgeted is not None:
+        record.admissions.append(budgeted)

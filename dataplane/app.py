@@ -15,25 +15,42 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dataplane.breaker import Breakers
+from dataplane.budgets import BudgetGate
 from dataplane.catalog import list_models
 from dataplane.chat import chat_completions
 from dataplane.config_state import ConfigState
 from dataplane.config_sync import ConfigSync
-from dataplane.errors import GatewayError, MethodNotAllowedError, PathNotFoundError, error_response
+from dataplane.errors import (
+    GatewayError,
+    MethodNotAllowedError,
+    PathNotFoundError,
+    anthropic_error_response,
+    error_response,
+)
+from dataplane.messages import count_tokens, messages
 from dataplane.observability import RequestObserver, record_of
 from dataplane.probes import healthz, readyz, status
+from dataplane.ratelimit.gossip import Gossip
+from dataplane.ratelimit.limiter import make_rate_limiter
 from dataplane.runtime import Resilience, Runtime
 from dataplane.settings import DataPlaneSettings, load_settings
 from dataplane.settle import finish_request
+from dataplane.spend_watch import SpendWatch
 from dataplane.upstream import UpstreamClient, make_upstream_client
+from dataplane.usage_events import UsageEmitter
+from dataplane.usage_spool import UsageSpool
 from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
 from shared.logs import make_logger
+
+ANTHROPIC_PATH_PREFIX = "/v1/messages"
 
 
 async def _render_gateway_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, GatewayError):  # Starlette only routes GatewayErrors here
         raise exc
     record_of(request).error_code = exc.code
+    if request.url.path.startswith(ANTHROPIC_PATH_PREFIX):  # the Anthropic protocol's endpoints
+        return anthropic_error_response(exc)
     return error_response(exc)
 
 
@@ -74,6 +91,31 @@ def create_app(
             settings=settings, state=config, master=master, verify_key=verify_key, logger=logger, clock=clock
         )
         client = upstream if upstream is not None else make_upstream_client()
+        spool = UsageSpool(settings.usage_spool_dir, max_bytes=settings.usage_spool_max_bytes, logger=logger)
+        budgets = BudgetGate()
+        spend = SpendWatch(
+            gate=budgets,
+            prefix=settings.nats_prefix,
+            instance=settings.instance_id,
+            connection=sync.connected_client,
+            logger=logger,
+        )
+        usage = UsageEmitter(
+            prefix=settings.nats_prefix,
+            connection=sync.connected_client,
+            spool=spool,
+            logger=logger,
+            on_published=budgets.on_published,  # the budget gate stops counting what the ledger covers
+        )
+        limiter = make_rate_limiter(settings.instance_id, clock=clock)
+        gossip = Gossip(
+            limiter=limiter,
+            prefix=settings.nats_prefix,
+            connection=sync.connected_client,
+            clock=clock,
+            monotonic=time.monotonic,
+            logger=logger,
+        )
         app.state.runtime = Runtime(
             settings=settings,
             master=master,
@@ -83,13 +125,22 @@ def create_app(
             logger=logger,
             resilience=resilience,
             breakers=Breakers(resilience.breaker, resilience.monotonic),  # per worker, across config swaps
+            usage=usage,
+            rate_limits=limiter,
+            budgets=budgets,
         )
         await sync.load_cache()
         sync.start()  # never waits for NATS: the cache (or nothing, and then unready) serves meanwhile
+        usage.start()
+        gossip.start()
+        spend.start()
         logger.info("dataplane_started", instance=settings.instance_id, version=config.version, stale=config.stale)
         try:
             yield
         finally:
+            await spend.stop()
+            await gossip.stop()
+            await usage.stop()  # before the NATS connection closes: the queue goes to NATS or the spool
             await sync.stop()
             if upstream is None:
                 await client.aclose()
@@ -101,6 +152,8 @@ def create_app(
         Route("/status", status, methods=["GET"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route(ANTHROPIC_PATH_PREFIX, messages, methods=["POST"]),
+        Route(f"{ANTHROPIC_PATH_PREFIX}/count_tokens", count_tokens, methods=["POST"]),
     ]
     # Stack, outermost first: RequestObserver (request id, overhead header, canonical log line, unknown
     # exceptions → 500) → Starlette's ExceptionMiddleware (GatewayError and router 404/405 → OpenAI JSON) → router.

@@ -17,16 +17,16 @@ from dataplane.breaker import CircuitBreaker
 from dataplane.config_state import ConfigView
 from dataplane.errors import GatewayError, NoHealthyTargetError
 from dataplane.observability import RequestRecord
-from dataplane.retry import backoff_seconds, decide, parse_retry_after, retry_after_of
+from dataplane.retry import RetryPolicy, backoff_seconds, decide, for_route, parse_retry_after, retry_after_of
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
 
 AttemptCall = Callable[[Target, float], Awaitable[Response]]
 
 
-def deadline_seconds(targets: list[Target], runtime: Runtime) -> float:
+def deadline_seconds(targets: list[Target], policy: RetryPolicy) -> float:
     """The policy's deadline, never more than one full timeout per target."""
-    return min(runtime.resilience.retry.deadline_seconds, sum(t.deployment.timeout_seconds for t in targets))
+    return min(policy.deadline_seconds, sum(t.deployment.timeout_seconds for t in targets))
 
 
 async def call_with_fallback(
@@ -34,10 +34,12 @@ async def call_with_fallback(
 ) -> Response:
     """The first known-good answer of the route's targets, or the last failure (or 503 if every circuit is open)."""
     resilience = runtime.resilience
-    policy = resilience.retry
+    route_policy = targets[0].route.policy
+    policy = for_route(resilience.retry, route_policy)
+    fall_over_on = None if route_policy.fall_over_on is None else frozenset(route_policy.fall_over_on)
     runtime.breakers.keep_only(view.deployments_by_id, version=view.version)
     runtime.latencies.keep_only(view.deployments_by_id, version=view.version)
-    deadline = resilience.monotonic() + deadline_seconds(targets, runtime)
+    deadline = resilience.monotonic() + deadline_seconds(targets, policy)
     last_error: GatewayError | None = None
     for target in targets:
         breaker = runtime.breakers.of(target.deployment.id)
@@ -55,19 +57,18 @@ async def call_with_fallback(
                 response = await _attempt(call, target, seconds_left, breaker)
             except GatewayError as error:
                 last_error = error
-                decision = decide(error)
+                decision = decide(error, fall_over_on)
+                if decision.retry_same and try_number < policy.max_attempts_per_target:
+                    delay = _delay_before_retry(
+                        error, try_number, seconds_left=deadline - resilience.monotonic(), runtime=runtime
+                    )
+                    if delay is not None:
+                        await resilience.sleep(delay)
+                        record.retry_wait_seconds += delay
+                        continue
                 if not decision.fall_over:
                     raise
-                if not decision.retry_same or try_number == policy.max_attempts_per_target:
-                    break
-                delay = _delay_before_retry(
-                    error, try_number, seconds_left=deadline - resilience.monotonic(), runtime=runtime
-                )
-                if delay is None:
-                    break
-                await resilience.sleep(delay)
-                record.retry_wait_seconds += delay
-                continue
+                break
             runtime.latencies.record(target.deployment.id, resilience.monotonic() - started)
             return response
     raise _given_up(last_error, targets, runtime)

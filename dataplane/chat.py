@@ -5,25 +5,31 @@ OpenAI-protocol upstream on the same-protocol fast path."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from dataplane.admission import admit
+from dataplane.anthropic_chat import answer_with_anthropic
 from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
+from dataplane.conditions import METADATA_HEADER, RequestFacts
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
-from dataplane.providers import mock, openai
+from dataplane.providers import azure_openai, mock, openai
+from dataplane.providers.cohere_chat import answer_with_cohere
+from dataplane.providers.gemini_chat import answer_with_gemini
 from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
-from dataplane.upstream import UpstreamStream
+from dataplane.upstream import UpstreamRequest, UpstreamStream
+from dataplane.usage_extract import StreamUsageScanner, completion_usage, scanned
 
 JSON = "application/json"
 
@@ -54,9 +60,26 @@ async def chat_completions(request: Request) -> Response:
     async def call(target: Target, seconds_left: float) -> Response:
         if target.provider.kind == "mock":
             return answer_with_mock(chat, target=target, record=record, runtime=runtime)
+        if target.provider.kind == "anthropic":
+            return await answer_with_anthropic(
+                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
+            )
+        if target.provider.kind == "gemini":
+            return await answer_with_gemini(
+                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
+            )
+        if target.provider.kind == "cohere":
+            return await answer_with_cohere(
+                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
+            )
         if chat.wants_stream:
             return await open_openai_stream(
-                body, target=target, record=record, runtime=runtime, seconds_left=seconds_left
+                body,
+                target=target,
+                record=record,
+                runtime=runtime,
+                seconds_left=seconds_left,
+                client_wants_usage=chat.wants_usage_chunk,
             )
         return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
 
@@ -67,6 +90,13 @@ async def chat_completions(request: Request) -> Response:
             assignment_id=request.headers.get(ASSIGNMENT_HEADER),
             random=runtime.resilience.random,
             latency=runtime.latencies.estimate,
+            cost=functools.partial(runtime.budgets.index(view.snapshot).prices.list_price_at, when=runtime.clock()),
+            facts=RequestFacts(
+                metadata_header=request.headers.get(METADATA_HEADER),
+                key=key,
+                team_name=view.team_name(key.team_id),
+                body=body,
+            ),
         ),
         call=call,
         record=record,
@@ -79,6 +109,7 @@ def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRe
     completion_id = f"chatcmpl-{record.request_id.replace('-', '')}"
     created = int(runtime.clock())
     model = target.route.name
+    record.usage = mock.token_usage(chat)
     if chat.wants_stream:
         events = mock.stream_events(chat, model=model, completion_id=completion_id, created=created)
         return EventStreamResponse(iterate(events), record=record)
@@ -86,11 +117,18 @@ def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRe
     return Response(body, media_type=JSON)
 
 
+def openai_protocol_builder(target: Target) -> Callable[..., UpstreamRequest]:
+    """The request builder of an OpenAI-protocol target: Azure's URLs and header, or OpenAI's."""
+    if target.provider.kind == "azure_openai":
+        return azure_openai.build_chat_request
+    return openai.build_chat_request
+
+
 async def answer_with_openai(
     body: bytes, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
 ) -> Response:
     """One non-streaming attempt, bounded by the deployment's timeout and what is left of the deadline."""
-    upstream_request = openai.build_chat_request(
+    upstream_request = openai_protocol_builder(target)(
         body,
         target=target,
         stream=False,
@@ -104,21 +142,31 @@ async def answer_with_openai(
         record.add_upstream(time.perf_counter() - started)
     if reply.status >= 400:
         raise openai.classify_error(reply.status, reply.body, reply.headers)
+    record.usage, record.usage_estimated = completion_usage(reply.body, prompt_bytes=len(body))
     return Response(reply.body, status_code=reply.status, media_type=reply.headers.get("content-type", JSON))
 
 
 async def open_openai_stream(
-    body: bytes, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
+    body: bytes,
+    *,
+    target: Target,
+    record: RequestRecord,
+    runtime: Runtime,
+    seconds_left: float,
+    client_wants_usage: bool = False,
 ) -> Response:
     """One streaming attempt, returned once its first chunk is in hand (nothing has reached the client, so any
     failure up to here may still fall over). The deployment's timeout bounds each read; the deadline bounds the
-    wait for the first chunk only: a committed stream may outlast it."""
-    upstream_request = openai.build_chat_request(
+    wait for the first chunk only: a committed stream may outlast it. Usage is always asked of the provider; its
+    usage-only chunk reaches the client only if the client asked for it."""
+    upstream_request = openai_protocol_builder(target)(
         body,
         target=target,
         stream=True,
         connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
+        include_usage=True,
     )
+    scanner = StreamUsageScanner(prompt_bytes=len(body), hide_usage_chunk=not client_wants_usage)
     started = time.perf_counter()
     stream: UpstreamStream | None = None
     try:
@@ -127,7 +175,7 @@ async def open_openai_stream(
             if stream.status >= 400:
                 error_body = await stream.read()
                 raise openai.classify_error(stream.status, error_body, stream.headers)
-            chunks = stream.chunks()
+            chunks = scanned(stream.chunks(), scanner)
             first = await anext(chunks, None)
         if first is None:
             raise UpstreamUnavailableError("The upstream provider ended the stream before sending anything.")
@@ -139,7 +187,13 @@ async def open_openai_stream(
         raise
     finally:
         record.add_upstream(time.perf_counter() - started)
-    return EventStreamResponse(_replayed(first, chunks), record=record, upstream_timed=True, on_close=stream.aclose)
+    committed = stream
+
+    async def close() -> None:
+        record.usage, record.usage_estimated = scanner.result()  # what the client got, if it left early
+        await committed.aclose()
+
+    return EventStreamResponse(_replayed(first, chunks), record=record, upstream_timed=True, on_close=close)
 
 
 async def _replayed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

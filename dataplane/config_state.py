@@ -47,6 +47,10 @@ class ConfigView(msgspec.Struct, frozen=True):
             return False
         return not route.environments or key.environment in route.environments
 
+    def team_name(self, team_id: str) -> str | None:
+        team = self.teams_by_id.get(team_id)
+        return None if team is None else team.name
+
     def credentials_for(self, provider_id: str) -> ProviderCredentials:
         return self.credentials_by_provider_id.get(provider_id, _NO_CREDENTIALS)
 

@@ -111,6 +111,10 @@ class ConfigSync:
     def start(self) -> None:
         self._spawn(self._run(), "waypost-config-connect")
 
+    def connected_client(self) -> NatsClient | None:
+        """This data plane's NATS connection while it is up (shared with the usage emitter), else None."""
+        return self._nc if self._nc.is_connected and not self._closing else None
+
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
         task.add_done_callback(self._on_task_done)

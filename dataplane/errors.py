@@ -1,5 +1,6 @@
 """The gateway's error tree. Every refusal is a GatewayError subclass carrying its HTTP status, OpenAI error
-type and code; `error_response` renders any of them as OpenAI error JSON."""
+type and code; `error_response` renders any of them as OpenAI error JSON, `anthropic_error_response` as Anthropic
+error JSON (its type mapped from the status)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,36 @@ class ErrorDetail(msgspec.Struct, frozen=True):
 
 class ErrorEnvelope(msgspec.Struct, frozen=True):
     error: ErrorDetail
+
+
+class AnthropicErrorDetail(msgspec.Struct, frozen=True):
+    type: str
+    message: str
+
+
+class AnthropicErrorEnvelope(msgspec.Struct, frozen=True):
+    error: AnthropicErrorDetail
+    type: str = "error"
+
+
+# Anthropic's documented error types by status (https://docs.anthropic.com/en/api/errors); other 4xx are
+# invalid_request_error and other 5xx api_error, as Anthropic itself does
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    return _ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 _envelope_encoder = msgspec.json.Encoder()
@@ -46,6 +77,11 @@ class GatewayError(Exception):
         """The OpenAI error JSON, compact and on one line (it is also used as an SSE data line)."""
         detail = ErrorDetail(message=self.message, type=self.type, param=self.param, code=self.code)
         return _envelope_encoder.encode(ErrorEnvelope(error=detail))
+
+    def anthropic_body(self) -> bytes:
+        """The same refusal as Anthropic error JSON, for the Anthropic-protocol endpoints (`/v1/messages`)."""
+        detail = AnthropicErrorDetail(type=anthropic_error_type(self.status), message=self.message)
+        return _envelope_encoder.encode(AnthropicErrorEnvelope(error=detail))
 
 
 class InternalError(GatewayError):
@@ -170,6 +206,24 @@ class NoHealthyTargetError(GatewayError):
         return {**super().headers(), "retry-after": str(self.retry_after_seconds)}
 
 
+class RateLimitedError(GatewayError):
+    """A rate limit has no room for this request (dataplane.ratelimit). The message names the limit; the headers
+    are OpenAI's `x-ratelimit-*` and `retry-after`. Retryable: the window moves on."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+    retryable = True
+
+    def __init__(self, message: str, *, kind: str, limit_headers: Mapping[str, str], retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.type = kind  # OpenAI's rate limit errors say "requests" or "tokens"
+        self.limit_headers = dict(limit_headers)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), **self.limit_headers, "retry-after": str(self.retry_after_seconds)}
+
+
 class UpstreamAuthError(GatewayError):
     """The provider refused the gateway's credentials; the client's key was fine."""
 
@@ -217,3 +271,41 @@ def error_response(error: GatewayError, extra_headers: Mapping[str, str] | None 
     if extra_headers:
         headers.update(extra_headers)
     return Response(error.body(), status_code=error.status, headers=headers, media_type="application/json")
+
+
+def anthropic_error_response(error: GatewayError, extra_headers: Mapping[str, str] | None = None) -> Response:
+    headers = error.headers()
+    if extra_headers:
+        headers.update(extra_headers)
+    return Response(error.anthropic_body(), status_code=error.status, headers=headers, media_type="application/json")
+
+
+class BudgetExceededError(GatewayError):
+    """A hard budget has no room for this request's reservation (or its spend data is stale and its policy is
+    closed). Names the budget; a retry cannot help before `retry_after_seconds` (the period's end)."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, budget_id: str, retry_after_seconds: int | None) -> None:
+        super().__init__(message)
+        self.budget_id = budget_id
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        headers = {**super().headers(), "x-waypost-budget-id": self.budget_id}
+        if self.retry_after_seconds is not None:
+            headers["retry-after"] = str(self.retry_after_seconds)
+        return headers
+
+
+class DeploymentUnpricedError(GatewayError):
+    """A target of the route has no price and its deployment's policy refuses unpriced calls."""
+
+    status = 403
+    type = "invalid_request_error"
+    code = "deployment_unpriced"
+
+    def __init__(self, route: str) -> None:
+        super().__init__(f"The model `{route}` has a deployment without a price, and it refuses unpriced calls.")

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dataplane.breaker import CircuitRead
+from dataplane.ratelimit.limiter import GossipRead
 from dataplane.runtime import runtime_of
 
 _encoder = msgspec.json.Encoder()
@@ -20,6 +21,7 @@ class StatusRead(msgspec.Struct, frozen=True):
     last_error: str | None
     nats_connected: bool
     circuits: dict[str, CircuitRead]  # by deployment name, for the deployments of the applied config
+    rate_limit_gossip: GossipRead | None = None  # this worker's view of the rate-limit gossip (README: Rate limits)
 
 
 async def healthz(request: Request) -> Response:
@@ -48,5 +50,6 @@ async def status(request: Request) -> Response:
         last_error=config.last_error,
         nats_connected=config.nats_connected,
         circuits=circuits,
+        rate_limit_gossip=runtime.rate_limits.read(),
     )
     return Response(_encoder.encode(report), media_type=JSON)

@@ -9,6 +9,8 @@ fall over to the next target, and which are final. Pure: no I/O, the clock and t
 | server               | 500, 502, 503, 504                        | yes               | yes       | failure |
 | overloaded           | 529                                       | yes               | yes       | failure |
 | context_length       | `error.code == "context_length_exceeded"` | no                | yes       | -       |
+| content_policy       | `error.code` content_policy_violation,    | no                | yes       | -       |
+|                      | content_filter (the provider's filter)    |                   |           |         |
 | upstream_auth        | 401, 403 (our credentials refused)        | no                | no        | -       |
 | client               | 400, 404, 422, every other status         | no                | no        | -       |
 """
@@ -29,14 +31,16 @@ from dataplane.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from shared.route_policy import RoutePolicy
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "content_filter"})
 _SERVER_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class RetryPolicy(msgspec.Struct, frozen=True):
-    """How hard one request tries. Every route uses these defaults for now; routes will carry their own policy
-    once the snapshot has a field for it (issue 6)."""
+    """How hard one request tries: the data plane's defaults, which a route's RoutePolicy may override
+    (`for_route`)."""
 
     backoff_base_seconds: float = 0.1
     backoff_factor: float = 2.0
@@ -54,6 +58,7 @@ class FailureClass(enum.StrEnum):
     SERVER = "server"
     OVERLOADED = "overloaded"
     CONTEXT_LENGTH = "context_length"
+    CONTENT_POLICY = "content_policy"
     UPSTREAM_AUTH = "upstream_auth"
     CLIENT = "client"
 
@@ -75,6 +80,8 @@ MATRIX: dict[FailureClass, Decision] = {
     FailureClass.OVERLOADED: _TRANSIENT,
     # the request is too big for this target, not the target's fault: a larger-context target may take it
     FailureClass.CONTEXT_LENGTH: Decision(retry_same=False, fall_over=True, counts_for_breaker=False),
+    # this provider's content filter refused; another provider's policy may differ
+    FailureClass.CONTENT_POLICY: Decision(retry_same=False, fall_over=True, counts_for_breaker=False),
     FailureClass.UPSTREAM_AUTH: _FINAL,
     FailureClass.CLIENT: _FINAL,
 }
@@ -100,13 +107,30 @@ def classify_failure(error: GatewayError) -> FailureClass:
         return FailureClass.UPSTREAM_AUTH
     if isinstance(error, UpstreamRelayedError) and error.code == CONTEXT_LENGTH_EXCEEDED:
         return FailureClass.CONTEXT_LENGTH
+    if isinstance(error, UpstreamRelayedError) and error.code in CONTENT_POLICY_CODES:
+        return FailureClass.CONTENT_POLICY
     if isinstance(error, UpstreamRelayedError | UpstreamStatusError):
         return _class_of_status(error.status)
     return FailureClass.CLIENT
 
 
-def decide(error: GatewayError) -> Decision:
-    return MATRIX[classify_failure(error)]
+def decide(error: GatewayError, fall_over_on: frozenset[str] | None = None) -> Decision:
+    """The matrix's decision; a route that lists `fall_over_on` keeps a fall-over only for the classes listed."""
+    failure = classify_failure(error)
+    decision = MATRIX[failure]
+    if decision.fall_over and fall_over_on is not None and failure not in fall_over_on:
+        return msgspec.structs.replace(decision, fall_over=False)
+    return decision
+
+
+def for_route(defaults: RetryPolicy, route: RoutePolicy) -> RetryPolicy:
+    """The defaults with the route's overrides applied."""
+    overrides = {
+        name: value
+        for name in ("max_attempts_per_target", "max_attempts_per_request", "deadline_seconds")
+        if (value := getattr(route, name)) is not None
+    }
+    return msgspec.structs.replace(defaults, **overrides) if overrides else defaults
 
 
 def backoff_seconds(policy: RetryPolicy, retry_number: int, random: Callable[[], float]) -> float:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from dataplane.conditions import RequestFacts, first_matching_rule
 from dataplane.config_state import ConfigView, ProviderCredentials
 from dataplane.errors import ModelNotFoundError
 from shared.snapshot import DeploymentSpec, KeySpec, ProviderSpec, RouteSpec
@@ -36,15 +37,24 @@ def assignment_point(route: RouteSpec, assignment_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def target_order(route: RouteSpec, point: float, latency: Callable[[str], float | None]) -> list[str]:
+def target_order(
+    route: RouteSpec,
+    ids: list[str],
+    point: float,
+    latency: Callable[[str], float | None],
+    cost: Callable[[str], int | None],
+) -> list[str]:
     """Deployment ids in the order to try them. Weighted: the one whose share of the weights holds `point` first,
-    then the others in priority order as fallbacks. Least latency: unmeasured targets first (so they get measured),
-    then by estimated latency; ties keep priority order."""
-    ids = route.deployment_ids
+    then the others in priority order as fallbacks (weights apply to the route's own targets, not a rule's).
+    Least latency: unmeasured targets first (so they get measured), then by estimated latency. Lowest cost: by the
+    price in effect, unpriced targets last. Ties keep priority order."""
     if route.strategy == "least_latency":
         estimates = {d: latency(d) for d in ids}
         return sorted(ids, key=lambda d: (estimates[d] is not None, estimates[d] or 0.0))
-    if route.strategy != "weighted" or len(ids) < 2:
+    if route.strategy == "lowest_cost":
+        prices = {d: cost(d) for d in ids}
+        return sorted(ids, key=lambda d: (prices[d] is None, prices[d] or 0))
+    if route.strategy != "weighted" or len(ids) < 2 or ids is not route.deployment_ids:
         return list(ids)
     weights = route.weights or [1] * len(ids)
     threshold, cumulative, chosen = point * sum(weights), 0, len(ids) - 1
@@ -63,15 +73,23 @@ def select_targets(
     assignment_id: str | None,
     random: Callable[[], float],
     latency: Callable[[str], float | None],
+    cost: Callable[[str], int | None] = lambda _deployment_id: None,
+    facts: RequestFacts | None = None,
 ) -> list[Target]:
-    """The route's targets in the order to try them (see `target_order`; a weighted route draws `random()` unless
-    the caller sent an assignment id); a checked snapshot guarantees every id resolves. Which of them is healthy
-    enough to call is decided per attempt (dataplane.attempts)."""
+    """The route's targets (or, when one of its rules matches `facts`, that rule's) in the order to try them (see
+    `target_order`; a weighted route draws `random()` unless the caller sent an assignment id); a checked snapshot
+    guarantees every id resolves. Which of them is healthy enough to call is decided per attempt
+    (dataplane.attempts)."""
+    ids = route.deployment_ids
+    if route.rules and facts is not None:
+        rule = first_matching_rule(route.rules, facts)
+        if rule is not None:
+            ids = rule.deployment_ids
     point = 0.0
     if route.strategy == "weighted":
         point = assignment_point(route, assignment_id) if assignment_id else random()
     targets = []
-    for deployment_id in target_order(route, point, latency):
+    for deployment_id in target_order(route, ids, point, latency, cost):
         deployment = view.deployments_by_id[deployment_id]
         provider = view.providers_by_id[deployment.provider_id]
         credentials = view.credentials_for(provider.id)

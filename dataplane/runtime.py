@@ -12,12 +12,15 @@ from starlette.requests import Request
 from structlog.typing import FilteringBoundLogger
 
 from dataplane.breaker import BreakerPolicy, Breakers
+from dataplane.budgets import BudgetGate
 from dataplane.config_state import ConfigState, ConfigView
 from dataplane.errors import ConfigUnavailableError
 from dataplane.latency import LatencyTracker
+from dataplane.ratelimit.limiter import RateLimiter, make_rate_limiter
 from dataplane.retry import RetryPolicy
 from dataplane.settings import DataPlaneSettings
 from dataplane.upstream import UpstreamClient
+from dataplane.usage_events import UsageEmitter
 from shared.crypto import MasterSecret
 
 
@@ -43,6 +46,9 @@ class Runtime:
     resilience: Resilience = field(default_factory=Resilience)
     breakers: Breakers = field(default_factory=lambda: Breakers(BreakerPolicy(), time.monotonic))
     latencies: LatencyTracker = field(default_factory=LatencyTracker)  # per worker, across config swaps
+    usage: UsageEmitter | None = None  # where finished requests' usage events go (dataplane.settle)
+    rate_limits: RateLimiter = field(default_factory=make_rate_limiter)  # per worker, across config swaps
+    budgets: BudgetGate = field(default_factory=BudgetGate)  # per worker: spend, uncovered cost, reservations
 
     def admit_view(self) -> ConfigView:
         """The config this request uses from start to end; refuses while none was ever applied."""

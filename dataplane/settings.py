@@ -19,6 +19,12 @@ class DataPlaneSettings(msgspec.Struct, frozen=True):
     max_body_bytes: int = 4_194_304
     status_interval_seconds: float = 5.0
     log_level: str = "info"
+    spool_dir: str | None = None  # usage events NATS could not take; default: <cache_dir>/spool
+    usage_spool_max_bytes: int = 268_435_456
+
+    @property
+    def usage_spool_dir(self) -> str:
+        return os.path.join(self.spool_dir or os.path.join(self.cache_dir, "spool"), "usage")
 
 
 class SettingsError(ValueError):
@@ -45,6 +51,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> DataPlaneSettings:
             max_body_bytes=int(env.get("WAYPOST_MAX_BODY_BYTES", "4194304")),
             status_interval_seconds=float(env.get("WAYPOST_STATUS_INTERVAL_SECONDS", "5")),
             log_level=env.get("WAYPOST_LOG_LEVEL", "info"),
+            spool_dir=env.get("WAYPOST_SPOOL_DIR") or None,
+            usage_spool_max_bytes=int(env.get("WAYPOST_USAGE_SPOOL_MAX_BYTES", "268435456")),
         )
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc

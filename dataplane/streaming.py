@@ -72,6 +72,8 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             while event is not None:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+                if self._record.first_byte_seconds is None:
+                    self._record.first_byte_seconds = time.perf_counter() - self._record.started
                 event = await self._next()
         except GatewayError as exc:
             self._record.error_code = exc.code

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.route_policy import RoutePolicy, RouteRule
+
 
 class TeamSpec(msgspec.Struct, frozen=True):
     id: str
@@ -59,6 +61,7 @@ class DeploymentSpec(msgspec.Struct, frozen=True):
     provider_id: str
     model: str  # the upstream model name
     timeout_seconds: float = 60.0
+    require_price: bool = False  # refuse calls while no PriceSpec is in effect for this deployment
 
 
 class RouteSpec(msgspec.Struct, frozen=True):
@@ -68,6 +71,8 @@ class RouteSpec(msgspec.Struct, frozen=True):
     environments: list[str] = []  # environment names allowed; empty means all
     strategy: str = "priority"  # one of ROUTE_STRATEGIES
     weights: list[int] = []  # with "weighted": one per target, in the same order; empty means 1 each
+    rules: list[RouteRule] = []  # conditional routing: the first matching rule's targets replace these
+    policy: RoutePolicy = RoutePolicy()  # retry and fallback overrides
 
 
 class RateLimitSpec(msgspec.Struct, frozen=True):
@@ -147,11 +152,12 @@ class DataPlaneStatus(msgspec.Struct, frozen=True):
     reported_at: int  # unix milliseconds
 
 
-PROVIDER_KINDS = ("openai", "openai_compatible", "mock")
+PROVIDER_KINDS = ("openai", "openai_compatible", "anthropic", "azure_openai", "gemini", "cohere", "mock")
 # priority: the first target serves, the others are fallbacks in order; weighted: the first attempt goes to a
 # target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order;
 # least_latency: targets ordered by each data plane's moving average of their time to answer
-ROUTE_STRATEGIES = ("priority", "weighted", "least_latency")
+# lowest_cost: targets ordered by the price in effect (input + output per million tokens); unpriced ones last
+ROUTE_STRATEGIES = ("priority", "weighted", "least_latency", "lowest_cost")
 # what rate limits and budgets attach to; a key's scope id is KeySpec.id, an environment's is its name
 SCOPES = ("key", "user", "application", "team", "environment", "organization")
 BUDGET_PERIODS = ("daily", "weekly", "monthly", "lifetime")
@@ -186,12 +192,48 @@ def check_consistency(snapshot: Snapshot) -> None:
         if deployment.provider_id not in provider_ids:
             raise SnapshotInvalidError(f"deployment {deployment.id} references unknown provider")
     for route in snapshot.routes:
-        if not route.deployment_ids:
-            raise SnapshotInvalidError(f"route {route.name} has no targets")
+        if not route.deployment_ids or any(not rule.deployment_ids for rule in route.rules):
+            raise SnapshotInvalidError(f"route {route.name} has a rule or default with no targets")
         if route.strategy not in ROUTE_STRATEGIES:
             raise SnapshotInvalidError(f"route {route.name} has unknown strategy {route.strategy!r}")
         if route.weights and (len(route.weights) != len(route.deployment_ids) or min(route.weights) < 1):
             raise SnapshotInvalidError(f"route {route.name} needs one positive weight per target")
         missing = [d for d in route.deployment_ids if d not in deployment_ids]
+        missing += [d for rule in route.rules for d in rule.deployment_ids if d not in deployment_ids]
         if missing:
             raise SnapshotInvalidError(f"route {route.name} references unknown deployments {missing}")
+    _check_billing(snapshot, deployment_ids)
+    _check_rate_limits(snapshot)
+
+
+def _check_billing(snapshot: Snapshot, deployment_ids: set[str]) -> None:
+    for price in snapshot.prices:
+        if price.deployment_id not in deployment_ids:
+            raise SnapshotInvalidError(f"price {price.id} references unknown deployment")
+    for budget in snapshot.budgets:
+        if budget.scope not in SCOPES or budget.period not in BUDGET_PERIODS:
+            raise SnapshotInvalidError(f"budget {budget.id} has unknown scope or period")
+        if budget.on_stale not in BUDGET_STALE_POLICIES:
+            raise SnapshotInvalidError(f"budget {budget.id} has unknown on_stale policy {budget.on_stale!r}")
+        if (budget.scope == "organization") != (budget.scope_id is None):
+            raise SnapshotInvalidError(f"budget {budget.id}: a scope id is needed unless the scope is organization")
+
+
+def _check_rate_limits(snapshot: Snapshot) -> None:
+    known: dict[str, set[str]] = {
+        "key": {k.id for k in snapshot.keys},
+        "application": {a.id for a in snapshot.applications},
+        "team": {t.id for t in snapshot.teams},
+        "environment": {e.name for e in snapshot.environments},
+    }
+    routes = {r.name for r in snapshot.routes}
+    for limit in snapshot.rate_limits:
+        if limit.scope not in SCOPES or (limit.scope == "organization") != (limit.scope_id is None):
+            raise SnapshotInvalidError(f"rate limit {limit.id} has an unknown scope or a wrong scope id")
+        if limit.scope in known and limit.scope_id not in known[limit.scope]:
+            raise SnapshotInvalidError(f"rate limit {limit.id} references unknown {limit.scope}")
+        if limit.model is not None and limit.model not in routes:
+            raise SnapshotInvalidError(f"rate limit {limit.id} references unknown route {limit.model}")
+        values = [limit.requests_per_minute, limit.tokens_per_minute, limit.concurrent_requests]
+        if all(v is None for v in values) or any(v is not None and v < 1 for v in values):
+            raise SnapshotInvalidError(f"rate limit {limit.id} needs at least one limit, each positive")

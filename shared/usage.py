@@ -6,11 +6,20 @@ The control plane's ingester stores them, and publishes each budget's spend to t
 `spend_bucket(prefix)` (key = budget id) as a `BudgetSpend` that says which stream position it covers: a data plane
 adds to it only the cost of its own events the spend does not cover yet (published at a higher stream sequence, or
 not published at all), so no cost is counted twice.
+
+Wire format: each message's payload is one `UsageEvent` encoded as msgpack (msgspec; `encode_usage_event` /
+`decode_usage_event`), about half the size of JSON and faster to encode on the data plane's hot path. The stream's
+configuration is `usage_stream_config(prefix)`: both the data planes (which publish) and the control plane's
+ingester (which consumes) create the stream with it if it is missing, so neither needs the other to start first.
+Its duplicate window (`USAGE_DUPLICATE_WINDOW_SECONDS`, 2 minutes) is how long a re-published request id is
+dropped by JetStream itself; past it, the ingester's insert (`ON CONFLICT DO NOTHING`) is what keeps a replay from
+being counted twice.
 """
 
 from __future__ import annotations
 
 import msgspec
+from nats.js.api import StorageType, StreamConfig
 
 
 class TokenUsage(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -81,12 +90,41 @@ class BudgetSpend(msgspec.Struct, frozen=True):
     computed_at: int  # unix milliseconds
 
 
+USAGE_DUPLICATE_WINDOW_SECONDS = 120.0
+USAGE_MAX_AGE_SECONDS = 7 * 24 * 3600.0  # the stream is a buffer; the ledger is the record
+
+
 def usage_stream(prefix: str) -> str:
     return f"{prefix}_usage"
 
 
 def usage_subject(prefix: str) -> str:
     return f"{prefix}.usage"
+
+
+def usage_stream_config(prefix: str) -> StreamConfig:
+    """The usage stream, as both planes create it when it is missing: file storage, the subject of every usage
+    event, a 2-minute `Nats-Msg-Id` duplicate window, events kept a week (the ingester acks within seconds)."""
+    return StreamConfig(
+        name=usage_stream(prefix),
+        subjects=[usage_subject(prefix)],
+        storage=StorageType.FILE,
+        duplicate_window=USAGE_DUPLICATE_WINDOW_SECONDS,
+        max_age=USAGE_MAX_AGE_SECONDS,
+    )
+
+
+_event_encoder = msgspec.msgpack.Encoder()
+_event_decoder = msgspec.msgpack.Decoder(UsageEvent)
+
+
+def encode_usage_event(event: UsageEvent) -> bytes:
+    return _event_encoder.encode(event)
+
+
+def decode_usage_event(data: bytes) -> UsageEvent:
+    """Raises msgspec.DecodeError (or ValidationError) on a payload that is not a UsageEvent."""
+    return _event_decoder.decode(data)
 
 
 def spend_bucket(prefix: str) -> str:
@@ -96,3 +134,17 @@ def spend_bucket(prefix: str) -> str:
 def rate_limit_gossip_subject(prefix: str) -> str:
     """Core NATS (not JetStream): each data plane's per-bucket counts, once a second."""
     return f"{prefix}.ratelimit.gossip"
+
+
+_spend_encoder = msgspec.json.Encoder()
+_spend_decoder = msgspec.json.Decoder(BudgetSpend)
+
+
+def encode_spend(spend: BudgetSpend) -> bytes:
+    """The value of key `spend.budget_id` in the spend bucket (JSON)."""
+    return _spend_encoder.encode(spend)
+
+
+def decode_spend(data: bytes) -> BudgetSpend:
+    """Raises msgspec.DecodeError (or ValidationError) on a value that is not a BudgetSpend."""
+    return _spend_decoder.decode(data)

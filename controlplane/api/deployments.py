@@ -22,6 +22,7 @@ class DeploymentCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     provider_id: Id
     model: Name  # the upstream model name
     timeout_seconds: TimeoutSeconds = 60.0
+    require_price: bool = False  # refuse calls while no price is in effect (see /api/v1/prices)
 
 
 class DeploymentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -29,6 +30,7 @@ class DeploymentUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     provider_id: Id | UnsetType = UNSET
     model: Name | UnsetType = UNSET
     timeout_seconds: TimeoutSeconds | UnsetType = UNSET
+    require_price: bool | UnsetType = UNSET
 
 
 class DeploymentRead(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +39,7 @@ class DeploymentRead(msgspec.Struct, frozen=True, kw_only=True):
     provider_id: str
     model: str
     timeout_seconds: float
+    require_price: bool
     created_at: datetime
     updated_at: datetime
 

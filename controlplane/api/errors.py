@@ -56,6 +56,13 @@ class UnauthorizedError(ApiError):
     type = "unauthorized"
 
 
+class ForbiddenError(ApiError):
+    """Authenticated, but the caller's role or scope does not allow this (controlplane.rbac)."""
+
+    status = 403
+    type = "forbidden"
+
+
 class NotFoundError(ApiError):
     status = 404
     type = "not_found"

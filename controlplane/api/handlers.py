@@ -23,6 +23,7 @@ from controlplane.api.fields import is_id
 from controlplane.api.resource import Action, CreateT, ModelT, ReadT, Resource, UpdateT
 from controlplane.audit import record_change
 from controlplane.db.models import Base
+from controlplane.rbac import Policy, check_grant, principal_of, restrict
 from shared.crypto import MasterSecret
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -41,6 +42,7 @@ class Operation:
     response: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
     public: bool = False  # served without the admin token
+    policy: Policy | None = None  # who may call it; None: controlplane.rbac.ROUTE_POLICIES, else owner/admin only
 
 
 class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +128,7 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
     async def create(request: Request) -> Response:
         data = decode_body(create_decoder, await read_body(request, max_bytes=max_body_bytes))
         async with transaction(request, subject=subject) as session:
+            await check_grant(session, principal_of(request), resource.model, data)
             created = await resource.create(session=session, master=_master(request), data=data)
             session.add(created.row)
             await session.flush()
@@ -151,6 +154,7 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
             .limit(query.limit)
             .offset(query.offset)
         )
+        statement = restrict(statement, resource.model, principal_of(request))
         async with transaction(request, subject=subject) as session:
             rows = (await session.scalars(statement)).all()
             data = await resource.read(session=session, rows=rows)
@@ -167,6 +171,7 @@ def make_operations(resource: Resource[ModelT, CreateT, UpdateT, ReadT], *, max_
         async with transaction(request, subject=subject) as session:
             row = await find_row(session, resource.model, request.path_params["id"], subject=resource.singular)
             [before] = await resource.read(session=session, rows=[row])
+            await check_grant(session, principal_of(request), resource.model, data, row=row)
             await resource.update(session=session, master=_master(request), row=row, data=data)
             await session.flush()
             [read] = await resource.read(session=session, rows=[row])

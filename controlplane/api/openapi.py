@@ -18,6 +18,7 @@ _PATH_PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
 _ERRORS = {
     "400": "Malformed or empty JSON body",
     "401": "Missing or wrong admin token",
+    "403": "The admin key's role or scope does not allow this (see Admin roles in the README)",
     "404": "No such object or path",
     "409": "Duplicate, or still referenced",
     "413": "Body larger than the configured limit",
@@ -34,7 +35,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _error_codes(operation: Operation) -> list[str]:
-    codes = [] if operation.public else ["401"]
+    codes = [] if operation.public else ["401", "403"]
     if operation.body is not None:
         codes += ["400", "413", "422"]
     if operation.query is not None:

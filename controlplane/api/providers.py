@@ -18,7 +18,7 @@ from controlplane.db.models import Provider, new_id
 from shared.crypto import MasterSecret
 
 # Kept equal to shared.snapshot.PROVIDER_KINDS (a unit test checks), spelled out so the schema lists them.
-ProviderKind = Literal["openai", "openai_compatible", "mock"]
+ProviderKind = Literal["openai", "openai_compatible", "anthropic", "azure_openai", "gemini", "cohere", "mock"]
 
 
 class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -28,7 +28,7 @@ class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 class ProviderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     kind: ProviderKind
-    base_url: HttpUrl | None = None  # required for openai_compatible; openai defaults to the public API
+    base_url: HttpUrl | None = None  # required for openai_compatible, azure_openai; others default to the public API
     credentials: ProviderCredentials | None = None  # write-only
 
 
@@ -51,6 +51,12 @@ class ProviderRead(msgspec.Struct, frozen=True, kw_only=True):
 def _default_base_url(kind: str) -> str | None:
     if kind == "openai":
         return "https://api.openai.com/v1"
+    if kind == "anthropic":
+        return "https://api.anthropic.com/v1"
+    if kind == "gemini":
+        return "https://generativelanguage.googleapis.com"
+    if kind == "cohere":
+        return "https://api.cohere.com"
     if kind == "mock":
         return ""  # served inside the data plane
     return None

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -123,6 +123,7 @@ class Deployment(Base, Timestamped):
     provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="RESTRICT"))
     model: Mapped[str] = mapped_column(String(200))
     timeout_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    require_price: Mapped[bool] = mapped_column(Boolean, default=False)  # refuse calls while it has no price
 
 
 class Route(Base, Timestamped):
@@ -134,6 +135,30 @@ class Route(Base, Timestamped):
         order_by="RouteTarget.position", cascade="all, delete-orphan", lazy="selectin"
     )
     environments: Mapped[list[RouteEnvironment]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    rules: Mapped[list[RouteRuleRow]] = relationship(
+        order_by="RouteRuleRow.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # shared.route_policy.RoutePolicy
+
+
+class RouteRuleRow(Base):
+    """A conditional-routing rule: `condition` is a shared.route_policy.Condition as JSON."""
+
+    __tablename__ = "route_rules"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    condition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    targets: Mapped[list[RouteRuleTarget]] = relationship(
+        order_by="RouteRuleTarget.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RouteRuleTarget(Base):
+    __tablename__ = "route_rule_targets"
+    rule_id: Mapped[str] = mapped_column(ForeignKey("route_rules.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id", ondelete="RESTRICT"))
 
 
 class RouteTarget(Base):
@@ -156,6 +181,10 @@ class AdminToken(Base, Timestamped):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # controlplane.rbac.ROLES
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), default=None)
+    team_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # a team_admin's or member's teams
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class ConfigRevision(Base):
@@ -182,3 +211,24 @@ class AuditEvent(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     request_id: Mapped[str] = mapped_column(String(64))
+
+
+class RateLimit(Base, Timestamped):
+    """Requests per minute, tokens per minute and/or concurrent requests on one scope (shared.snapshot.SCOPES),
+    optionally one route. The scope's row is referenced by the one column that matches `scope` (none for the
+    organization), so a limit can never point at something that no longer exists."""
+
+    __tablename__ = "rate_limits"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    scope: Mapped[str] = mapped_column(String(20))
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("keys.id", ondelete="RESTRICT"), default=None, index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), default=None)
+    application_id: Mapped[str | None] = mapped_column(ForeignKey("applications.id", ondelete="RESTRICT"), default=None)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), default=None)
+    environment_id: Mapped[str | None] = mapped_column(ForeignKey("environments.id", ondelete="RESTRICT"), default=None)
+    route_id: Mapped[str | None] = mapped_column(ForeignKey("routes.id", ondelete="RESTRICT"), default=None)
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    concurrent_requests: Mapped[int | None] = mapped_column(Integer, default=None)
+    environment: Mapped[Environment | None] = relationship(lazy="joined")
+    route: Mapped[Route | None] = relationship(lazy="joined")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.db.models import Application, ConfigRevision, Deployment, Environment, Key, Provider, Route, Team
+from controlplane.snapshots.rate_limits import read_rate_limit_specs
+from controlplane.spend.specs import read_billing_specs
+from shared.route_policy import Condition, RoutePolicy, RouteRule
 from shared.snapshot import (
     ApplicationSpec,
     DeploymentSpec,
@@ -54,6 +58,10 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
         providers = (await session.scalars(select(Provider).order_by(Provider.id))).all()
         deployments = (await session.scalars(select(Deployment).order_by(Deployment.id))).all()
         routes = (await session.scalars(select(Route).order_by(Route.name))).all()
+        prices, budgets = await read_billing_specs(session)
+        rate_limits = await read_rate_limit_specs(
+            session, shipped_key_ids={k.id for k in keys if k.expires_at is None or k.expires_at > now}
+        )
         snapshot = Snapshot(
             version=version,
             created_at=int(now.timestamp() * 1000),
@@ -88,7 +96,12 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
             ],
             deployments=[
                 DeploymentSpec(
-                    id=d.id, name=d.name, provider_id=d.provider_id, model=d.model, timeout_seconds=d.timeout_seconds
+                    id=d.id,
+                    name=d.name,
+                    provider_id=d.provider_id,
+                    model=d.model,
+                    timeout_seconds=d.timeout_seconds,
+                    require_price=d.require_price,
                 )
                 for d in deployments
             ],
@@ -100,9 +113,20 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
                     environments=sorted(environments[e.environment_id] for e in r.environments),
                     strategy=r.strategy,
                     weights=[t.weight for t in r.targets] if r.strategy == "weighted" else [],
+                    rules=[
+                        RouteRule(
+                            when=msgspec.convert(rule.condition, Condition),
+                            deployment_ids=[t.deployment_id for t in rule.targets],
+                        )
+                        for rule in r.rules
+                    ],
+                    policy=msgspec.convert(r.policy or {}, RoutePolicy),
                 )
                 for r in routes
             ],
+            prices=prices,
+            budgets=budgets,
+            rate_limits=rate_limits,
         )
     check_consistency(snapshot)
     return snapshot

@@ -19,6 +19,7 @@ from dataplane.openai_wire import (
     ResponseMessage,
     sse_event,
 )
+from shared.usage import TokenUsage
 
 REPLY_PREFIX = "Mock reply to: "
 QUOTED_CHARS = 200
@@ -48,6 +49,12 @@ def usage_of(request: ChatRequestView, reply: str) -> CompletionUsage:
     prompt = sum(count_tokens(message_text(m)) for m in request.messages)
     completion = count_tokens(reply)
     return CompletionUsage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+def token_usage(request: ChatRequestView) -> TokenUsage:
+    """What the mock reports for this request, streamed or not (the same numbers as its `usage` object)."""
+    usage = usage_of(request, reply_text(request))
+    return TokenUsage(input=usage.prompt_tokens, output=usage.completion_tokens)
 
 
 def complete(request: ChatRequestView, *, model: str, completion_id: str, created: int) -> ChatCompletion:

@@ -27,11 +27,26 @@ class UpstreamErrorEnvelope(msgspec.Struct, frozen=True):
 _error_decoder = msgspec.json.Decoder(UpstreamErrorEnvelope)
 
 
-def replace_model(body: bytes, model: str) -> bytes:
-    """The client's JSON object with `model` set to the upstream name; unknown fields survive untouched."""
+def replace_model(body: bytes, model: str, *, include_usage: bool = False) -> bytes:
+    """The client's JSON object with `model` set to the upstream name; unknown fields survive untouched. With
+    `include_usage`, `stream_options.include_usage` is set to true (the client's other stream options kept)."""
     fields = _fields_decoder.decode(body)
     fields["model"] = msgspec.Raw(_encoder.encode(model))
+    if include_usage:
+        fields["stream_options"] = _with_include_usage(fields.get("stream_options"))
     return _encoder.encode(fields)
+
+
+def _with_include_usage(options: msgspec.Raw | None) -> msgspec.Raw:
+    # the body was validated first (dataplane.body): stream_options is an object or null
+    decoded = _fields_decoder.decode(options) if options is not None and bytes(options) != b"null" else {}
+    if bytes(decoded.get("include_usage", b"")) == b"true" and options is not None:
+        return options
+    decoded["include_usage"] = _TRUE
+    return msgspec.Raw(_encoder.encode(decoded))
+
+
+_TRUE = msgspec.Raw(b"true")
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -45,9 +60,11 @@ def build_chat_request(
     stream: bool,
     timeout_seconds: float | None = None,
     connect_timeout_seconds: float = 5.0,
+    include_usage: bool = False,
 ) -> UpstreamRequest:
     """The upstream call for a validated client body. The URL comes from the snapshot, never the request.
-    `timeout_seconds` defaults to the deployment's (the caller shortens it to what is left of the deadline)."""
+    `timeout_seconds` defaults to the deployment's (the caller shortens it to what is left of the deadline);
+    `include_usage` asks a stream for its usage chunk whether or not the client did."""
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
@@ -57,7 +74,7 @@ def build_chat_request(
     return UpstreamRequest(
         url=chat_completions_url(target.provider.base_url),
         headers=headers,
-        body=replace_model(body, target.deployment.model),
+        body=replace_model(body, target.deployment.model, include_usage=include_usage),
         timeout_seconds=target.deployment.timeout_seconds if timeout_seconds is None else timeout_seconds,
         connect_timeout_seconds=connect_timeout_seconds,
     )

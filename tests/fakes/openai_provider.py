@@ -74,6 +74,12 @@ def split_sse_events(body: bytes) -> list[bytes]:
     return events
 
 
+def without_usage_chunk(body: bytes) -> bytes:
+    """An SSE body as the gateway relays it to a client that did not ask for usage: the usage-only chunk (the one
+    with `"choices":[]`) left out."""
+    return b"".join(event for event in split_sse_events(body) if b'"choices":[]' not in event)
+
+
 async def _cancel_other_tasks() -> None:
     tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     for task in tasks:

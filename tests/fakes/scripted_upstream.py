@@ -100,6 +100,21 @@ def context_length_exceeded_body() -> bytes:
     )
 
 
+def content_policy_violation_body() -> bytes:
+    """OpenAI's documented answer (HTTP 400) when its safety system rejects a request."""
+    return msgspec.json.encode(
+        {
+            "error": {
+                "code": "content_policy_violation",
+                "message": "Your request was rejected as a result of our safety system. Your prompt may contain text "
+                "that is not allowed by our safety system.",
+                "param": None,
+                "type": "invalid_request_error",
+            }
+        }
+    )
+
+
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()

@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from dataplane.app import create_app
 from dataplane.runtime import Resilience
 from dataplane.settings import DataPlaneSettings
-from shared.snapshot import DeploymentSpec, ProviderSpec, RouteSpec, Snapshot, TeamSpec
+from shared.route_policy import RoutePolicy, RouteRule
+from shared.snapshot import DeploymentSpec, PriceSpec, ProviderSpec, RouteSpec, Snapshot, TeamSpec
 from tests.conftest import TestSecrets
 from tests.fakes.scripted_upstream import ScriptedUpstream
 from tests.integration.dataplane.conftest import wait_for_version
@@ -50,9 +51,18 @@ ChainFactory = Callable[..., AbstractAsyncContextManager[Chain]]
 
 
 def chain_snapshot(
-    secret_key: str, hops: list[Hop], key: ClientKey, *, version: int = 1, strategy: str = "priority"
+    secret_key: str,
+    hops: list[Hop],
+    key: ClientKey,
+    *,
+    version: int = 1,
+    strategy: str = "priority",
+    rules: list[RouteRule] | None = None,
+    policy: RoutePolicy | None = None,
+    prices: list[PriceSpec] | None = None,
 ) -> Snapshot:
-    """One route whose targets are `hops`, in that priority order; each hop has its own provider and deployment."""
+    """One route whose targets are `hops`, in that priority order; each hop has its own provider and deployment
+    (`deployment-<index>`), which `rules` may name."""
     providers, deployments = [], []
     for index, hop in enumerate(hops):
         provider_id, deployment_id = f"provider-{index}", f"deployment-{index}"
@@ -84,8 +94,16 @@ def chain_snapshot(
         keys=[key.spec],
         providers=providers,
         deployments=deployments,
+        prices=prices or [],
         routes=[
-            RouteSpec(id="route-1", name=ROUTE_NAME, deployment_ids=[d.id for d in deployments], strategy=strategy)
+            RouteSpec(
+                id="route-1",
+                name=ROUTE_NAME,
+                deployment_ids=[d.id for d in deployments],
+                strategy=strategy,
+                rules=rules or [],
+                policy=policy or RoutePolicy(),
+            )
         ],
     )
 
@@ -100,10 +118,15 @@ async def serving_chain(
     nats_prefix: str,
     resilience: Resilience | None = None,
     strategy: str = "priority",
+    rules: list[RouteRule] | None = None,
+    policy: RoutePolicy | None = None,
+    prices: list[PriceSpec] | None = None,
 ) -> AsyncIterator[Chain]:
     """Publish the chain's snapshot over NATS and run a data plane on it until it serves that version."""
     key = make_key(test_secrets.secret_key)
-    snapshot = chain_snapshot(test_secrets.secret_key, hops, key, strategy=strategy)
+    snapshot = chain_snapshot(
+        test_secrets.secret_key, hops, key, strategy=strategy, rules=rules, policy=policy, prices=prices
+    )
     await publish(nats_url, nats_prefix, sign_snapshot(snapshot, test_secrets.signing_key))
     app = create_app(settings, resilience=resilience)
     async with app.router.lifespan_context(app):

@@ -133,4 +133,6 @@ async def test_plane_serves_a_valid_cache_marked_stale(
         "last_error": None,
         "nats_connected": False,
         "circuits": {"deployment": {"state": "closed", "consecutive_failures": 0}},
+        # no NATS: rate limits are enforced locally, on the whole limit (README: Rate limits)
+        "rate_limit_gossip": {"healthy": False, "replicas": 1, "last_known_replicas": 1},
     }

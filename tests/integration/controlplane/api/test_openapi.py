@@ -9,6 +9,8 @@ import httpx
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from shared.snapshot import PROVIDER_KINDS
+
 RESOURCES = ["teams", "users", "applications", "environments", "keys", "providers", "deployments", "routes"]
 
 
@@ -78,7 +80,7 @@ async def test_request_and_response_schemas_resolve_to_the_msgspec_structs(anony
     assert "key" not in _resolve(document, key_read["$ref"])["properties"]
     provider_create = paths["/api/v1/providers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     provider = _resolve(document, provider_create["$ref"])
-    assert set(provider["properties"]["kind"]["enum"]) == {"openai", "openai_compatible", "mock"}
+    assert set(provider["properties"]["kind"]["enum"]) == set(PROVIDER_KINDS)
     provider_read = paths["/api/v1/providers/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert "credentials" not in _resolve(document, provider_read["$ref"])["properties"]
 
