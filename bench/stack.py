@@ -40,8 +40,8 @@ def create(admin: httpx.Client, resource: str, payload: dict[str, object]) -> di
 
 
 def _configure(admin_url: str, fake_url: str) -> tuple[str, str]:
-    """Create a team, the fake as two providers (JSON and SSE base URLs), their deployments, the `bench` and
-    `bench-stream` routes and one key; return (the key, the team's id)."""
+    """Create a team, the fake as two providers (JSON and SSE base URLs), their deployments and prices, the `bench`
+    and `bench-stream` routes, one key with a rate limit and a team budget; return (the key, the team's id)."""
     with _admin(admin_url) as admin:
         team = create(admin, "teams", {"name": "bench"})
         for route, kind in (("bench", "json"), ("bench-stream", "sse")):
@@ -59,8 +59,25 @@ def _configure(admin_url: str, fake_url: str) -> tuple[str, str]:
                 admin, "deployments", {"name": f"fake-{kind}", "provider_id": provider["id"], "model": "bench-model"}
             )
             create(admin, "routes", {"name": route, "targets": [deployment["id"]]})
-        key = create(admin, "keys", {"name": "bench", "team_id": team["id"], "environment": "dev"})["key"]
-        return key, team["id"]
+            # governance on: every call is priced, counted against a budget and a rate limit, and emits a usage
+            # event (the limits are far above what a run reaches, so nothing is refused)
+            prices = {"deployment_id": deployment["id"], "effective_from": "2020-01-01T00:00:00Z"}
+            create(admin, "prices", {**prices, "input": 2_500_000, "output": 10_000_000})
+        key_row = create(admin, "keys", {"name": "bench", "team_id": team["id"], "environment": "dev"})
+        create(
+            admin,
+            "rate-limits",
+            {
+                "scope": "key",
+                "scope_id": key_row["id"],
+                "requests_per_minute": 2_000_000_000,
+                "tokens_per_minute": 2_000_000_000,
+                "concurrent_requests": 100_000,
+            },
+        )
+        budget = {"name": "bench", "scope": "team", "scope_id": team["id"], "period": "monthly", "on_stale": "open"}
+        create(admin, "budgets", {**budget, "amount_micro_usd": 10**15})
+        return key_row["key"], team["id"]
 
 
 def start_stack(workdir: Path, fake_url: str, *, cpu: int, children: list[Child]) -> Stack:

@@ -70,24 +70,24 @@ async def _ingest_forever(settings: ControlPlaneSettings, state: Any, client: NA
         try:
             await ingester.run()  # returns only once cancelled
             return
-        except Exception as exc:  # a bug must not stop usage ingestion (nor, via the task group, publishing)
+        except Exception as exc:  # a bug must not stop usage ingestion
             log.error("usage_ingester_failed", error=repr(exc))
             await asyncio.sleep(1.0)
 
 
-async def _run(settings: ControlPlaneSettings, state: Any) -> None:
+async def _run(settings: ControlPlaneSettings, state: Any, tasks: list[asyncio.Task[None]]) -> None:
+    """Start the services beside the snapshot publisher as tasks of their own, in `tasks`: not in a TaskGroup,
+    which cancels its children only once, and a cancellation nats-py swallows would then never stop them."""
     client, store = await _connect(settings)
     state.nats = client
     state.snapshot_store = store
-    async with asyncio.TaskGroup() as group:
-        group.create_task(_ingest_forever(settings, state, client), name="usage-ingester")
-        group.create_task(
-            publish_spend_forever(
-                js=client.jetstream(), prefix=settings.nats_prefix, sessionmaker=state.sessionmaker, clock=time.time
-            ),
-            name="spend-publisher",
-        )
-        await _publish_forever(settings, state, store)
+    spend = publish_spend_forever(
+        js=client.jetstream(), prefix=settings.nats_prefix, sessionmaker=state.sessionmaker, clock=time.time
+    )
+    for name, service in (("usage-ingester", _ingest_forever(settings, state, client)), ("spend-publisher", spend)):
+        tasks.append(asyncio.create_task(service, name=name))
+        tasks[-1].add_done_callback(_log_unexpected_exit)
+    await _publish_forever(settings, state, store)
 
 
 def _log_unexpected_exit(task: asyncio.Task[None]) -> None:
@@ -101,14 +101,16 @@ async def run_background_services(settings: ControlPlaneSettings, state: Any) ->
     state.nats = None
     state.snapshot_store = None
     state.usage_ingester = None
-    task = asyncio.create_task(_run(settings, state), name="controlplane-background")
+    services: list[asyncio.Task[None]] = []
+    task = asyncio.create_task(_run(settings, state, services), name="controlplane-background")
     task.add_done_callback(_log_unexpected_exit)
     try:
         yield
     finally:
-        # Cancel until it is done: a cancellation that lands inside a nats-py publish can be swallowed.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
+        # Cancel until all are done: a cancellation that lands inside a nats-py publish can be swallowed.
+        while pending := [each for each in (task, *services) if not each.done()]:
+            for each in pending:
+                each.cancel()
+            await asyncio.wait(pending, timeout=1.0)
         if state.nats is not None:
             await state.nats.close()

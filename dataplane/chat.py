@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,13 +22,14 @@ from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
-from dataplane.providers import azure_openai, mock, openai
+from dataplane.providers import mock, openai
 from dataplane.providers.cohere_chat import answer_with_cohere
 from dataplane.providers.gemini_chat import answer_with_gemini
+from dataplane.providers.openai_family import openai_protocol_builder
 from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
-from dataplane.upstream import UpstreamRequest, UpstreamStream
+from dataplane.upstream import UpstreamStream
 from dataplane.usage_extract import StreamUsageScanner, completion_usage, scanned
 
 JSON = "application/json"
@@ -115,13 +116,6 @@ def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRe
         return EventStreamResponse(iterate(events), record=record)
     body = mock.encode_completion(chat, model=model, completion_id=completion_id, created=created)
     return Response(body, media_type=JSON)
-
-
-def openai_protocol_builder(target: Target) -> Callable[..., UpstreamRequest]:
-    """The request builder of an OpenAI-protocol target: Azure's URLs and header, or OpenAI's."""
-    if target.provider.kind == "azure_openai":
-        return azure_openai.build_chat_request
-    return openai.build_chat_request
 
 
 async def answer_with_openai(

@@ -7,9 +7,9 @@ Bearer`, and every refusal is Anthropic error JSON (app.py renders GatewayErrors
 - `anthropic` targets: the same-protocol fast path. The body is forwarded byte for byte except `model` (unknown
   fields, `cache_control`, thinking blocks and their signatures survive), with the client's `anthropic-version`
   and `anthropic-beta` headers; streams are relayed as they arrive while a tap reads the usage.
-- `openai`, `openai_compatible` and `mock` targets: the request is translated to a chat completion and the
-  answer (or stream) back to a Messages answer (dataplane.translate). Targets of other kinds are skipped (a route
-  with none of these kinds answers 400).
+- `openai`, `openai_compatible`, `azure_openai` and `mock` targets: the request is translated to a chat
+  completion and the answer (or stream) back to a Messages answer (dataplane.translate). Targets of other kinds
+  (gemini, cohere) are skipped (a route with none of these kinds answers 400).
 
 count_tokens is forwarded to the route's Anthropic targets; a route without any gets the gateway's estimate
 (about 4 bytes of request JSON per token, dataplane.estimate). It counts no rate limit or budget: it generates
@@ -17,6 +17,7 @@ nothing."""
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, TypeVar
 
 import msgspec
@@ -33,7 +34,7 @@ from dataplane.config_state import ConfigView
 from dataplane.errors import GatewayError, InvalidParameterError, InvalidRequestError, MalformedJsonError
 from dataplane.estimate import prompt_tokens_estimate
 from dataplane.observability import RequestRecord, record_of
-from dataplane.providers import anthropic, mock, openai
+from dataplane.providers import anthropic, mock, openai, openai_family
 from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
@@ -45,7 +46,7 @@ from shared.snapshot import KeySpec
 
 JSON = "application/json"
 # the kinds /v1/messages can call; a route's targets of other kinds are skipped
-REACHABLE_KINDS = frozenset({"anthropic", "openai", "openai_compatible", "mock"})
+REACHABLE_KINDS = frozenset({"anthropic", "mock", *openai_family.KINDS})
 ViewT = TypeVar("ViewT")
 _routing_decoder = msgspec.json.Decoder(MessageRoutingView)
 _request_decoder = msgspec.json.Decoder(MessagesRequest)
@@ -119,6 +120,7 @@ async def messages(request: Request) -> Response:
         assignment_id=request.headers.get(ASSIGNMENT_HEADER),
         random=runtime.resilience.random,
         latency=runtime.latencies.estimate,
+        cost=functools.partial(runtime.budgets.index(view.snapshot).prices.list_price_at, when=runtime.clock()),
         facts=RequestFacts(
             metadata_header=request.headers.get(METADATA_HEADER),
             key=key,
@@ -203,7 +205,8 @@ async def _answer_with_openai(
 ) -> Response:
     connect = runtime.resilience.retry.connect_timeout_seconds
     if routing.wants_stream:
-        request = openai.build_chat_request(translated, target=target, stream=True, connect_timeout_seconds=connect)
+        build = openai_family.openai_protocol_builder(target)
+        request = build(translated, target=target, stream=True, connect_timeout_seconds=connect)
         return await open_converted_stream(
             request,
             classify=openai.classify_error,
@@ -214,7 +217,7 @@ async def _answer_with_openai(
             prompt_bytes=prompt_bytes,
             error_event=anthropic_error_event,
         )
-    request = openai.build_chat_request(
+    request = openai_family.openai_protocol_builder(target)(
         translated,
         target=target,
         stream=False,

@@ -53,7 +53,10 @@ class SpendPublisher:
         self._alerted: set[tuple[str, int, int]] = set()  # (budget id, period start, threshold)
 
     async def run(self) -> None:
-        while True:
+        """Publish every interval until cancelled; like the snapshot publisher, the loop also checks
+        `cancelling()` because nats-py swallows a CancelledError that lands inside a put."""
+        task = asyncio.current_task()
+        while task is None or not task.cancelling():
             try:
                 await self.publish_once()
             except _TRANSIENT as exc:
@@ -110,7 +113,8 @@ async def publish_spend_forever(
 ) -> None:
     """Run by every control plane (the values they put are the same): create the bucket, then publish each
     second until cancelled. A bug is logged and the loop restarts, so budgets never stop being refreshed."""
-    while True:
+    task = asyncio.current_task()
+    while task is None or not task.cancelling():
         try:
             bucket = await asyncio.wait_for(open_spend_bucket(js, prefix), _NATS_TIMEOUT_SECONDS)
             await SpendPublisher(sessionmaker=sessionmaker, bucket=bucket, clock=clock).run()

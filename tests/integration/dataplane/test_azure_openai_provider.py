@@ -15,8 +15,10 @@ from shared.usage import TokenUsage
 from tests.conftest import TestSecrets
 from tests.fakes.azure_openai_provider import FakeAzureOpenAI
 from tests.fakes.replay_server import Reply
+from tests.integration.dataplane.conftest import running, wait_for_version
 from tests.integration.dataplane.provider_gateway import ROUTE_NAME, OpenSdk, sdk_through_gateway
 from tests.integration.dataplane.test_usage_events import wait_for_events
+from tests.snapshot_factory import make_key, make_snapshot, publish, sign_snapshot
 
 DEPLOYMENT = "gpt-4o-prod"
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
@@ -137,3 +139,38 @@ async def test_usage_events_carry_azure_token_classes(
     assert plain_event.tokens == TokenUsage(input=18, cached_input=64, output=18)
     assert plain_event.provider_kind == "azure_openai" and not plain_event.estimated
     assert events[streamed.headers["x-request-id"]].tokens == TokenUsage(input=9, output=3)
+
+
+async def test_the_anthropic_endpoint_reaches_an_azure_deployment_translated_both_ways(
+    dp_settings: DataPlaneSettings,
+    test_secrets: TestSecrets,
+    nats_url: str,
+    nats_prefix: str,
+    fake_azure: FakeAzureOpenAI,
+) -> None:
+    key = make_key(test_secrets.secret_key)
+    snapshot = make_snapshot(
+        test_secrets.secret_key,
+        version=1,
+        keys=[key.spec],
+        provider_kind="azure_openai",
+        base_url=f"{fake_azure.base_url}?api-version=2024-10-21",
+        provider_api_key=fake_azure.api_key,
+        upstream_model=DEPLOYMENT,
+    )
+    await publish(nats_url, nats_prefix, sign_snapshot(snapshot, test_secrets.signing_key))
+    async with running(dp_settings) as client:
+        await wait_for_version(client, 1)
+        response = await client.post(
+            "/v1/messages",
+            headers={"x-api-key": key.token, "anthropic-version": "2023-06-01"},
+            json={"model": ROUTE_NAME, "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]},
+        )
+    assert response.status_code == 200, response.text
+    message = response.json()
+    assert message["type"] == "message" and message["role"] == "assistant"
+    assert message["content"][0]["text"] == "Yes, customer managed keys are supported by Azure OpenAI."
+    assert message["stop_reason"] == "end_turn"
+    [seen] = fake_azure.requests
+    assert seen.path == f"/openai/deployments/{DEPLOYMENT}/chat/completions?api-version=2024-10-21"
+    assert seen.headers["api-key"] == fake_azure.api_key
