@@ -322,7 +322,8 @@ def main(argv: list[str]) -> int:
     setup = (
         f"{options.seconds} s per cell; open-loop rate {options.rate:,.0f} req/s. nginx, each gateway (one worker) "
         f"on CPU {GATEWAY_CPU}; wrk, the aiohttp client and the fake upstream (nginx `return 200`) on CPU "
-        f"{LOAD_CPU}. Waypost: key auth and the canonical log line on, {options.keys:,} keys and {options.routes:,} "
+        f"{LOAD_CPU}. Waypost with governance on (key auth, a rate limit on the key, a team budget, prices, usage "
+        f"events to NATS, the canonical log line), {options.keys:,} keys and {options.routes:,} "
         "routes in the snapshot. Peers: no database. A stream's latency is to its last byte; added = target minus "
         "direct. CPU ms/req and RSS (largest process of the target) are sampled around the wrk runs."
     )

@@ -1,6 +1,7 @@
 """The Waypost side of the bench: NATS, a control plane on SQLite and a data plane (one Granian worker pinned to the
-gateway core, key auth and the canonical log line on), configured through the admin API with two routes: `bench`
-(the fake's JSON base URL) and `bench-stream` (its SSE base URL)."""
+gateway core, with governance on: key auth, a rate limit, a budget, prices, usage events and the canonical log
+line), configured through the admin API with two routes: `bench` (the fake's JSON base URL) and `bench-stream`
+(its SSE base URL)."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from controlplane.api import (
     deployments,
     environments,
     keys,
+    metrics,
     model_routes,
     prices,
     providers,
@@ -142,6 +143,7 @@ def create_app(settings: ControlPlaneSettings) -> Starlette:
         keys.make_rotate_operation(max_body_bytes=settings.max_body_bytes),
         *audit.operations,
         *usage.operations,
+        *metrics.operations,
         *admin_keys.make_operations(max_body_bytes=settings.max_body_bytes),
     ]
     routes = [

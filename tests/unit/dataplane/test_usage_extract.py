@@ -137,3 +137,26 @@ def test_injection_keeps_the_clients_other_stream_options_and_leaves_an_explicit
         == b'{"model":"up","stream":true,"stream_options":{"include_usage": true}}'
     )
     assert b"stream_options" not in replace_model(b'{"model": "m"}', "up")
+
+
+def test_the_same_conversation_streamed_and_not_costs_the_same_and_what_a_hand_computation_says() -> None:
+    """Cost parity: the usage of the streamed and the non-streamed answer priced by the same price, each class at
+    its own rate. $2.50/M input, $1.25/M cached input, $10/M output, $40/M reasoning (a price with a reasoning
+    rate of its own): 86 x 2.5 + 1920 x 1.25 + 44 x 10 + 256 x 40 = 215 + 2400 + 440 + 10240 = 13295 micro-USD."""
+    from dataplane.pricing import cost_micro_usd
+    from shared.snapshot import PriceSpec
+
+    price = PriceSpec(
+        id="p1",
+        deployment_id="d1",
+        effective_from=0,
+        input=2_500_000,
+        output=10_000_000,
+        cached_input=1_250_000,
+        reasoning=40_000_000,
+    )
+    plain, plain_estimated = completion_usage(load_fixture("usage_details.json"), prompt_bytes=PROMPT_BYTES)
+    _, scanner = scan(load_fixture("stream_usage_details.sse"), hide=True, piece=7)
+    streamed, streamed_estimated = scanner.result()
+    assert (plain_estimated, streamed_estimated) == (False, False)
+    assert cost_micro_usd(plain, price) == cost_micro_usd(streamed, price) == 13_295

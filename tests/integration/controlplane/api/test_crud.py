@@ -93,6 +93,33 @@ CASES = [
         {"name": "chat-v2", "environments": []},
         {"name": "chat-v2", "environments": []},
     ),
+    Case(
+        "rate-limits",
+        lambda r: {"scope": "team", "scope_id": r["team"], "requests_per_minute": 60},
+        lambda r: {"scope": "team", "scope_id": r["team"], "requests_per_minute": 60, "tokens_per_minute": None},
+        {"tokens_per_minute": 10_000},
+        {"requests_per_minute": 60, "tokens_per_minute": 10_000},
+    ),
+    Case(
+        "prices",
+        lambda r: {"deployment_id": r["deployment"], "effective_from": "2026-01-01T00:00:00Z", "input": 1, "output": 2},
+        lambda r: {"deployment_id": r["deployment"], "input": 1, "output": 2, "reasoning": None},
+        {"output": 4, "reasoning": 8},
+        {"input": 1, "output": 4, "reasoning": 8},
+    ),
+    Case(
+        "budgets",
+        lambda r: {
+            "name": "monthly",
+            "scope": "environment",
+            "scope_id": "prod",
+            "amount_micro_usd": 1_000_000,
+            "period": "monthly",
+        },
+        lambda r: {"name": "monthly", "scope": "environment", "scope_id": "prod", "hard": True},
+        {"amount_micro_usd": 2_000_000, "hard": False},
+        {"amount_micro_usd": 2_000_000, "hard": False},
+    ),
 ]
 
 
@@ -215,3 +242,10 @@ async def test_route_keeps_targets_in_priority_order_and_rewrites_them(
     assert await db.revision() > revision
     # The dropped deployment is no longer referenced, so it can go.
     assert (await client.delete(f"/api/v1/deployments/{second['id']}")).status_code == 204
+
+
+def test_every_resource_of_the_admin_api_has_a_case() -> None:
+    """So the CRUD and audit tests above cover every resource the app serves, including future ones."""
+    from controlplane.app import RESOURCES
+
+    assert {resource.path for resource in RESOURCES} == {case.resource for case in CASES}

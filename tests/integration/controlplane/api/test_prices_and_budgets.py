@@ -106,6 +106,18 @@ async def test_unpriced_deployments_are_listed_with_their_policy(
     assert {d.name: d.require_price for d in snapshot.deployments} == {"mock-small": False, "strict": True}
 
 
+async def test_unpriced_deployments_are_a_prometheus_metric(client: httpx.AsyncClient, refs: Refs) -> None:
+    await created(client, "deployments", {"name": "strict", "provider_id": refs["provider"], "model": "m"})
+    before = await client.get("/api/v1/metrics")
+    assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
+    assert "waypost_deployments_unpriced 2.0" in before.text
+    assert 'waypost_deployment_unpriced{deployment="mock-small",require_price="false"} 1.0' in before.text
+    await created(client, "prices", _price(refs["deployment"]))
+    after = (await client.get("/api/v1/metrics")).text
+    assert "waypost_deployments_unpriced 1.0" in after
+    assert 'deployment="mock-small"' not in after and 'deployment="strict"' in after
+
+
 async def test_budgets_on_every_scope_are_validated_and_shipped(
     client: httpx.AsyncClient, refs: Refs, database_url: str
 ) -> None:
