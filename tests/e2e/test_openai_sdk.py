@@ -192,7 +192,7 @@ def test_bad_input_to_the_admin_api_through_granian_gets_a_clear_4xx(
 
 
 def test_a_rotated_key_works_with_both_secrets_until_the_grace_window_ends(gateway: Gateway) -> None:
-    team_id = gateway.admin.get("/teams").json()["data"][0]["id"]
+    team_id = gateway.create("teams", {"name": "rotation"})["id"]
     old = gateway.create("keys", {"name": "to-rotate", "team_id": team_id, "environment": "dev"})
     gateway.wait_until_key_works(old["key"])
     rotated = gateway.admin.post(f"/keys/{old['id']}/rotate", json={"grace_seconds": 3})
