@@ -16,18 +16,17 @@ Default behaviour of `POST /v1/messages`, in order:
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import msgspec
 import pytest
 from aiohttp import web
 
-from tests.fakes.openai_provider import RecordedRequest, split_sse_events
+from tests.fakes.loopback import LoopbackServer, RecordedRequest
+from tests.fakes.openai_provider import split_sse_events
 
 FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "anthropic"
 FIXTURE_DIR = FIXTURE_ROOT / "messages"
@@ -35,9 +34,6 @@ COUNT_TOKENS_FIXTURE = FIXTURE_ROOT / "count_tokens" / "good.json"
 
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-_START_TIMEOUT_S = 10.0
-_STOP_TIMEOUT_S = 10.0
-_SHUTDOWN_GRACE_S = 0.5
 
 
 class ScriptedResponse(msgspec.Struct, frozen=True):
@@ -55,32 +51,20 @@ def load_fixture(name: str) -> bytes:
     return (FIXTURE_DIR / name).read_bytes()
 
 
-async def _cancel_other_tasks() -> None:
-    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class FakeAnthropicProvider:
+class FakeAnthropicProvider(LoopbackServer):
     """A real HTTP server speaking Anthropic's Messages wire format; see the module docstring."""
 
+    name = "fake Anthropic provider"
+
     def __init__(self, api_key: str = "sk-ant-fake-upstream-key") -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedResponse] = deque()
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>/v1`, the provider's `base_url` (the Messages API is `<base_url>/messages`)."""
-        if self._port is None:
-            raise RuntimeError("FakeAnthropicProvider is not started")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{self.origin}/v1"
 
     def enqueue(self, *responses: ScriptedResponse) -> None:
         """Serve these to the next requests, in order; then the defaults resume."""
@@ -90,68 +74,9 @@ class FakeAnthropicProvider:
         with self._lock:
             self._script.extend(responses)
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("FakeAnthropicProvider is already started")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-anthropic-provider", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._runner, self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(_START_TIMEOUT_S)
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            if self._runner is not None:
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(_STOP_TIMEOUT_S)
-            asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), self._loop).result(_STOP_TIMEOUT_S)
-        finally:
-            self._runner, self._port = None, None
-            self._stop_loop()
-
-    def __enter__(self) -> FakeAnthropicProvider:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop, self._thread = None, None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_STOP_TIMEOUT_S)
-        loop.close()
-
-    async def _serve(self) -> tuple[web.AppRunner, int]:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        _host, port = runner.addresses[0][:2]
-        return runner, int(port)
-
-    async def _record(self, request: web.Request) -> RecordedRequest:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path_qs,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=await request.read(),
-        )
-        self.requests.append(recorded)
-        return recorded
 
     def _refusal(self, recorded: RecordedRequest) -> ScriptedResponse | None:
         with self._lock:

@@ -16,16 +16,18 @@ OpenAI's do. Fixture bytes are never rewritten: the `model` field is whatever th
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import msgspec
 import pytest
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackServer, RecordedRequest
+
+__all__ = ["FakeOpenAIProvider", "RecordedRequest", "ScriptedResponse", "load_fixture", "split_sse_events"]
 
 FIXTURE_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "providers" / "openai"
 FIXTURE_DIR = FIXTURE_ROOT / "chat_completions"
@@ -34,20 +36,6 @@ MODELS_FIXTURE = FIXTURE_ROOT / "models" / "list.json"
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 SSE_EVENT_END = b"\n\n"
-
-_START_TIMEOUT_S = 10.0
-_STOP_TIMEOUT_S = 10.0
-# Lets `stop()` return promptly even if a client left a stream half-read.
-_SHUTDOWN_GRACE_S = 0.5
-
-
-class RecordedRequest(msgspec.Struct, frozen=True):
-    """One request as the fake received it; header names are lower-cased."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class ScriptedResponse(msgspec.Struct, frozen=True):
@@ -80,32 +68,20 @@ def without_usage_chunk(body: bytes) -> bytes:
     return b"".join(event for event in split_sse_events(body) if b'"choices":[]' not in event)
 
 
-async def _cancel_other_tasks() -> None:
-    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class FakeOpenAIProvider:
+class FakeOpenAIProvider(LoopbackServer):
     """A real HTTP server speaking OpenAI's Chat Completions wire format; see the module docstring."""
 
+    name = "fake OpenAI provider"
+
     def __init__(self, api_key: str = "sk-fake-upstream-key") -> None:
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedResponse] = deque()
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     @property
     def base_url(self) -> str:
         """`http://127.0.0.1:<port>/v1`, the value to pass as an OpenAI client's `base_url`."""
-        if self._port is None:
-            raise RuntimeError("FakeOpenAIProvider is not started")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{self.origin}/v1"
 
     def enqueue(self, *responses: ScriptedResponse) -> None:
         """Serve these to the next chat-completions requests, in order; then the defaults resume."""
@@ -115,72 +91,9 @@ class FakeOpenAIProvider:
         with self._lock:
             self._script.extend(responses)
 
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("FakeOpenAIProvider is already started")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-openai-provider", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._runner, self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(_START_TIMEOUT_S)
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            if self._runner is not None:
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(_STOP_TIMEOUT_S)
-            # handlers still streaming (a test that stopped reading) are cancelled, not destroyed while pending
-            asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), self._loop).result(_STOP_TIMEOUT_S)
-        finally:
-            self._runner, self._port = None, None
-            self._stop_loop()
-
-    def __enter__(self) -> FakeOpenAIProvider:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop, self._thread = None, None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_STOP_TIMEOUT_S)
-        loop.close()
-
-    async def _serve(self) -> tuple[web.AppRunner, int]:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._models)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        _host, port = runner.addresses[0][:2]
-        return runner, int(port)
-
-    async def _record(self, request: web.Request) -> RecordedRequest:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path_qs,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=await request.read(),
-        )
-        self.requests.append(recorded)
-        return recorded
 
     def _next_scripted(self) -> ScriptedResponse | None:
         with self._lock:

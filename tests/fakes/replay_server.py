@@ -8,24 +8,19 @@ each); every other fixture is sent as one JSON body."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import msgspec
 from aiohttp import web
 
-from tests.fakes.openai_provider import RecordedRequest
+from tests.fakes.loopback import LoopbackServer, RecordedRequest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
 JSON_CONTENT_TYPE = "application/json"
 SSE_CONTENT_TYPE = "text/event-stream"
-_TIMEOUT_S = 10.0
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -40,26 +35,17 @@ class Reply(msgspec.Struct, frozen=True):
 Answer = Callable[[RecordedRequest], Reply]
 
 
-class ReplayServer:
+class ReplayServer(LoopbackServer):
     """Serves POST on `paths` (aiohttp route patterns) from `fixture_dir`; `answer` picks the fixture."""
 
+    name = "replay server"
+
     def __init__(self, *, fixture_dir: Path, paths: list[str], answer: Answer) -> None:
+        super().__init__()
         self.fixture_dir = fixture_dir
-        self.requests: list[RecordedRequest] = []
         self._paths = paths
         self._answer = answer
         self._script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the replay server is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     def fixture(self, name: str) -> bytes:
         return (self.fixture_dir / name).read_bytes()
@@ -72,64 +58,12 @@ class ReplayServer:
         with self._lock:
             self._script.extend(replies)
 
-    def start(self) -> None:
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-provider", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        try:
-            self._runner, self._port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(_TIMEOUT_S)
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        try:
-            if self._runner is not None:
-                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(_TIMEOUT_S)
-        finally:
-            self._runner, self._port = None, None
-            self._stop_loop()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _stop_loop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop, self._thread = None, None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_TIMEOUT_S)
-        loop.close()
-
-    async def _serve(self) -> tuple[web.AppRunner, int]:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         for path in self._paths:
             app.router.add_post(path, self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        _host, port = runner.addresses[0][:2]
-        return runner, int(port)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.path_qs,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=await request.read(),
-        )
-        self.requests.append(recorded)
+        recorded = await self._record(request)
         with self._lock:
             reply = self._script.popleft() if self._script else None
         return await self._send(request, reply or self._answer(recorded))

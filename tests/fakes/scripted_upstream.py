@@ -128,10 +128,6 @@ class ScriptedUpstream(FakeOpenAIProvider):
         self.calls: list[ScriptedCall] = []
         self._steps: deque[Step] = deque()
 
-    def __enter__(self) -> ScriptedUpstream:
-        self.start()
-        return self
-
     def script(self, *steps: Step) -> None:
         """Answer the next chat-completions requests with these steps, in order."""
         for step in steps:
