@@ -5,7 +5,6 @@ OpenAI-protocol upstream on the same-protocol fast path."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,6 @@ from dataplane.anthropic_chat import answer_with_anthropic
 from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
-from dataplane.conditions import METADATA_HEADER, RequestFacts
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
@@ -26,7 +24,7 @@ from dataplane.providers import mock, openai
 from dataplane.providers.cohere_chat import answer_with_cohere
 from dataplane.providers.gemini_chat import answer_with_gemini
 from dataplane.providers.openai_family import openai_protocol_builder
-from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
+from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
 from dataplane.upstream import UpstreamStream
@@ -85,20 +83,7 @@ async def chat_completions(request: Request) -> Response:
         return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
 
     return await call_with_fallback(
-        select_targets(
-            route,
-            view=view,
-            assignment_id=request.headers.get(ASSIGNMENT_HEADER),
-            random=runtime.resilience.random,
-            latency=runtime.latencies.estimate,
-            cost=functools.partial(runtime.budgets.index(view.snapshot).prices.list_price_at, when=runtime.clock()),
-            facts=RequestFacts(
-                metadata_header=request.headers.get(METADATA_HEADER),
-                key=key,
-                team_name=view.team_name(key.team_id),
-                body=body,
-            ),
-        ),
+        request_targets(request, route, view=view, key=key, body=body, runtime=runtime),
         call=call,
         record=record,
         runtime=runtime,

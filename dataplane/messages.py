@@ -17,7 +17,6 @@ nothing."""
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, TypeVar
 
 import msgspec
@@ -29,13 +28,12 @@ from dataplane.anthropic_wire import MessageRoutingView, MessagesRequest, TokenC
 from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
-from dataplane.conditions import METADATA_HEADER, RequestFacts
 from dataplane.config_state import ConfigView
 from dataplane.errors import GatewayError, InvalidParameterError, InvalidRequestError, MalformedJsonError
 from dataplane.estimate import prompt_tokens_estimate
 from dataplane.observability import RequestRecord, record_of
 from dataplane.providers import anthropic, mock, openai, openai_family
-from dataplane.routing import ASSIGNMENT_HEADER, Target, authorize, select_targets
+from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
 from dataplane.translate import from_openai, to_openai
@@ -114,20 +112,7 @@ async def messages(request: Request) -> Response:
             return _answer_with_mock(translated, routing, target, record, runtime)
         return await _answer_with_openai(translated, len(body), routing, target, record, runtime, seconds_left)
 
-    targets = select_targets(
-        route,
-        view=view,
-        assignment_id=request.headers.get(ASSIGNMENT_HEADER),
-        random=runtime.resilience.random,
-        latency=runtime.latencies.estimate,
-        cost=functools.partial(runtime.budgets.index(view.snapshot).prices.list_price_at, when=runtime.clock()),
-        facts=RequestFacts(
-            metadata_header=request.headers.get(METADATA_HEADER),
-            key=key,
-            team_name=view.team_name(key.team_id),
-            body=body,
-        ),
-    )
+    targets = request_targets(request, route, view=view, key=key, body=body, runtime=runtime)
     reachable = [t for t in targets if t.provider.kind in REACHABLE_KINDS]
     if not reachable:
         raise InvalidRequestError(f"The model `{route.name}` cannot be called with the Anthropic Messages API yet.")
@@ -256,9 +241,7 @@ async def count_tokens(request: Request) -> Response:
     routing = decode_routing(body, _count_decoder)
     route = authorize(routing.model, view=view, key=key)
     record.route = route.name
-    targets = select_targets(
-        route, view=view, assignment_id=None, random=runtime.resilience.random, latency=runtime.latencies.estimate
-    )
+    targets = request_targets(request, route, view=view, key=key, body=body, runtime=runtime)
     anthropic_targets = [t for t in targets if t.provider.kind == "anthropic"]
     if not anthropic_targets:
         estimate = TokenCount(input_tokens=prompt_tokens_estimate(len(body)))

@@ -3,15 +3,22 @@ in the order to try them."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from dataplane.conditions import RequestFacts, first_matching_rule
+from dataplane.conditions import METADATA_HEADER, RequestFacts, first_matching_rule
 from dataplane.config_state import ConfigView, ProviderCredentials
 from dataplane.errors import ModelNotFoundError
 from shared.snapshot import DeploymentSpec, KeySpec, ProviderSpec, RouteSpec
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from dataplane.runtime import Runtime
 
 ASSIGNMENT_HEADER = "x-waypost-assignment-id"  # a caller-chosen id for stable weighted (A/B) assignment
 
@@ -95,3 +102,24 @@ def select_targets(
         credentials = view.credentials_for(provider.id)
         targets.append(Target(route=route, deployment=deployment, provider=provider, credentials=credentials))
     return targets
+
+
+def request_targets(
+    request: Request, route: RouteSpec, *, view: ConfigView, key: KeySpec, body: bytes, runtime: Runtime
+) -> list[Target]:
+    """`select_targets` for one client request: its assignment id and routing metadata headers, its body's params,
+    the worker's latency estimates and the prices in effect now. Every model endpoint routes through this."""
+    return select_targets(
+        route,
+        view=view,
+        assignment_id=request.headers.get(ASSIGNMENT_HEADER),
+        random=runtime.resilience.random,
+        latency=runtime.latencies.estimate,
+        cost=functools.partial(runtime.budgets.index(view.snapshot).prices.list_price_at, when=runtime.clock()),
+        facts=RequestFacts(
+            metadata_header=request.headers.get(METADATA_HEADER),
+            key=key,
+            team_name=view.team_name(key.team_id),
+            body=body,
+        ),
+    )
