@@ -4,6 +4,7 @@ requests whose provider reported no usage. Deliberately simple and cheap: about 
 from __future__ import annotations
 
 from dataplane.openai_wire import ChatRequestView
+from shared.usage import TokenUsage
 
 BYTES_PER_TOKEN = 4
 DEFAULT_MAX_OUTPUT_TOKENS = 1024  # reserved for output when the request sets no limit
@@ -25,3 +26,8 @@ def max_output_tokens(chat: ChatRequestView) -> int:
 def reservation_tokens(chat: ChatRequestView, *, body_size: int) -> int:
     """What limits and budgets reserve at admission: the prompt's estimate plus the most output it may ask."""
     return prompt_tokens_estimate(body_size) + max_output_tokens(chat)
+
+
+def estimated_usage(*, prompt_bytes: int, output_chars: int) -> TokenUsage:
+    """The gateway's guess when the provider said nothing: the request body's size and the text it produced."""
+    return TokenUsage(input=prompt_tokens_estimate(prompt_bytes), output=text_tokens_estimate(output_chars))

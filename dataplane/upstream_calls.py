@@ -13,7 +13,7 @@ from typing import Protocol
 from starlette.responses import Response
 
 from dataplane.errors import GatewayError, UpstreamTimeoutError, UpstreamUnavailableError
-from dataplane.estimate import prompt_tokens_estimate, text_tokens_estimate
+from dataplane.estimate import estimated_usage
 from dataplane.observability import RequestRecord
 from dataplane.runtime import Runtime
 from dataplane.streaming import EventStreamResponse
@@ -39,7 +39,7 @@ def record_usage(record: RequestRecord, usage: TokenUsage | None, *, prompt_byte
     if usage is not None:
         record.usage, record.usage_estimated = usage, False
         return
-    record.usage = TokenUsage(input=prompt_tokens_estimate(prompt_bytes), output=text_tokens_estimate(output_chars))
+    record.usage = estimated_usage(prompt_bytes=prompt_bytes, output_chars=output_chars)
     record.usage_estimated = True
 
 

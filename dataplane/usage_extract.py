@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from dataplane.estimate import prompt_tokens_estimate, text_tokens_estimate
+from dataplane.estimate import estimated_usage
 from shared.usage import TokenUsage
 
 
@@ -79,11 +79,6 @@ def _content_size(choices: list[_ChoiceView] | None) -> int:
             continue
         size += len(part.content or "") + len(part.refusal or "") + len(part.tool_calls)
     return size
-
-
-def estimated_usage(*, prompt_bytes: int, output_chars: int) -> TokenUsage:
-    """The gateway's guess when the provider said nothing: the request body's size and the text it produced."""
-    return TokenUsage(input=prompt_tokens_estimate(prompt_bytes), output=text_tokens_estimate(output_chars))
 
 
 def completion_usage(body: bytes, *, prompt_bytes: int) -> tuple[TokenUsage, bool]:
