@@ -12,17 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dataplane.admission import admit
-from dataplane.anthropic_chat import answer_with_anthropic
 from dataplane.attempts import call_with_fallback
 from dataplane.auth import authenticate
 from dataplane.body import decode_chat_request, read_body
+from dataplane.chat_adapters import CHAT_ADAPTERS
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import mock, openai
-from dataplane.providers.cohere_chat import answer_with_cohere
-from dataplane.providers.gemini_chat import answer_with_gemini
 from dataplane.providers.openai_family import openai_protocol_builder
 from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime, runtime_of
@@ -59,18 +57,9 @@ async def chat_completions(request: Request) -> Response:
     async def call(target: Target, seconds_left: float) -> Response:
         if target.provider.kind == "mock":
             return answer_with_mock(chat, target=target, record=record, runtime=runtime)
-        if target.provider.kind == "anthropic":
-            return await answer_with_anthropic(
-                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
-            )
-        if target.provider.kind == "gemini":
-            return await answer_with_gemini(
-                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
-            )
-        if target.provider.kind == "cohere":
-            return await answer_with_cohere(
-                body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left
-            )
+        adapter = CHAT_ADAPTERS.get(target.provider.kind)
+        if adapter is not None:
+            return await adapter(body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
         if chat.wants_stream:
             return await open_openai_stream(
                 body,

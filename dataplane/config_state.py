@@ -12,7 +12,13 @@ from shared.snapshot import DeploymentSpec, KeySpec, ProviderSpec, RouteSpec, Sn
 
 
 class ProviderCredentials(msgspec.Struct, frozen=True):
+    """The unsealed credentials of a provider (controlplane.api.providers.ProviderCredentials)."""
+
     api_key: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    service_account_json: str | None = None
 
     def __repr__(self) -> str:
         return "ProviderCredentials(<redacted>)"

@@ -152,7 +152,30 @@ class DataPlaneStatus(msgspec.Struct, frozen=True):
     reported_at: int  # unix milliseconds
 
 
-PROVIDER_KINDS = ("openai", "openai_compatible", "anthropic", "azure_openai", "gemini", "cohere", "mock")
+# the OpenAI-compatible family: OpenAI's protocol, each with its own default URL and quirks (dataplane.providers.compat)
+OPENAI_COMPATIBLE_KINDS = (
+    "openai_compatible",
+    "mistral",
+    "groq",
+    "together",
+    "deepseek",
+    "xai",
+    "fireworks",
+    "openrouter",
+    "ollama",
+    "vllm",
+)
+PROVIDER_KINDS = (
+    "openai",
+    *OPENAI_COMPATIBLE_KINDS,
+    "anthropic",
+    "azure_openai",
+    "gemini",
+    "vertex_ai",
+    "bedrock",
+    "cohere",
+    "mock",
+)
 # priority: the first target serves, the others are fallbacks in order; weighted: the first attempt goes to a
 # target picked by weight (or by the caller's assignment id), the others are fallbacks in priority order;
 # least_latency: targets ordered by each data plane's moving average of their time to answer

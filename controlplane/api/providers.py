@@ -18,11 +18,40 @@ from controlplane.db.models import Provider, new_id
 from shared.crypto import MasterSecret
 
 # Kept equal to shared.snapshot.PROVIDER_KINDS (a unit test checks), spelled out so the schema lists them.
-ProviderKind = Literal["openai", "openai_compatible", "anthropic", "azure_openai", "gemini", "cohere", "mock"]
+ProviderKind = Literal[
+    "openai",
+    "openai_compatible",
+    "mistral",
+    "groq",
+    "together",
+    "deepseek",
+    "xai",
+    "fireworks",
+    "openrouter",
+    "ollama",
+    "vllm",
+    "anthropic",
+    "azure_openai",
+    "gemini",
+    "vertex_ai",
+    "bedrock",
+    "cohere",
+    "mock",
+]
+
+
+Secret = Annotated[str, Meta(min_length=1, max_length=8192)]
 
 
 class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    api_key: Annotated[str, Meta(min_length=1, max_length=8192)]
+    """One of: `api_key` (most kinds); the AWS access key pair (bedrock); a Google service-account key (vertex_ai,
+    the JSON file's text)."""
+
+    api_key: Secret | None = None
+    aws_access_key_id: Secret | None = None
+    aws_secret_access_key: Secret | None = None
+    aws_session_token: Secret | None = None
+    service_account_json: Annotated[str, Meta(min_length=2, max_length=65536)] | None = None
 
 
 class ProviderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,5 +1,5 @@
-"""The OpenAI-protocol kinds (`openai`, `openai_compatible`, `azure_openai`): same wire format, different URLs
-and credentials headers."""
+"""The OpenAI-protocol kinds (`openai`, `azure_openai` and the OpenAI-compatible family): same wire format,
+different URLs and credentials headers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataplane.providers import azure_openai, openai
 from dataplane.routing import Target
 from dataplane.upstream import UpstreamRequest
+from shared.snapshot import OPENAI_COMPATIBLE_KINDS
 
-KINDS = frozenset({"openai", "openai_compatible", "azure_openai"})
+KINDS = frozenset({"openai", "azure_openai", *OPENAI_COMPATIBLE_KINDS})
 
 
 def openai_protocol_builder(target: Target) -> Callable[..., UpstreamRequest]:
