@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench bench-tools bench-peers lock clean
+.PHONY: install run test lint typecheck pytest conformance bench bench-tools bench-peers lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ typecheck: install
 
 pytest: install
 	$(BIN)/pytest
+
+conformance: install ## run the conformance tests and regenerate docs/conformance.md
+	$(BIN)/python scripts/conformance.py
 
 BENCH_ARGS ?=
 

@@ -69,6 +69,18 @@ class Metadata(msgspec.Struct, frozen=True, omit_defaults=True):
     user_id: str | None = None
 
 
+class OutputFormat(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Structured output: `{"type": "json_schema", "schema": {...}}`."""
+
+    type: str
+    schema: dict[str, Any] | None = None
+
+
+class OutputConfig(msgspec.Struct, frozen=True, omit_defaults=True):
+    format: OutputFormat | None = None
+    effort: str | None = None
+
+
 class MessagesRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     """A whole request, for translation to another protocol."""
 
@@ -85,6 +97,8 @@ class MessagesRequest(msgspec.Struct, frozen=True, omit_defaults=True):
     tool_choice: ToolChoice | None = None
     metadata: Metadata | None = None
     thinking: dict[str, Any] | None = None
+    output_config: OutputConfig | None = None
+    output_format: OutputFormat | None = None  # the structured-outputs beta's name for output_config.format
 
 
 class Usage(msgspec.Struct, frozen=True):

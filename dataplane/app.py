@@ -7,31 +7,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Scope
 
+from dataplane.asgi import DataPlaneApp, RouteEntry, Router
 from dataplane.breaker import Breakers
 from dataplane.budgets import BudgetGate
 from dataplane.catalog import list_models
 from dataplane.chat import chat_completions
+from dataplane.completions import completions
 from dataplane.config_state import ConfigState
 from dataplane.config_sync import ConfigSync
-from dataplane.errors import (
-    GatewayError,
-    MethodNotAllowedError,
-    PathNotFoundError,
-    anthropic_error_response,
-    error_response,
-)
+from dataplane.embeddings import embeddings
+from dataplane.errors import GatewayError, anthropic_error_response, error_response
 from dataplane.messages import count_tokens, messages
-from dataplane.observability import RequestObserver, record_of
+from dataplane.observability import RequestObserver
 from dataplane.probes import healthz, readyz, status
 from dataplane.ratelimit.gossip import Gossip
 from dataplane.ratelimit.limiter import make_rate_limiter
+from dataplane.responses import responses
 from dataplane.runtime import Resilience, Runtime
 from dataplane.settings import DataPlaneSettings, load_settings
 from dataplane.settle import finish_request
@@ -40,33 +34,16 @@ from dataplane.upstream import UpstreamClient, make_upstream_client
 from dataplane.usage_events import UsageEmitter
 from dataplane.usage_spool import UsageSpool
 from shared.crypto import MasterSecret, decode_b64_key, load_verify_key
-from shared.logs import make_logger
+from shared.logs import LineWriter, make_logger
 
 ANTHROPIC_PATH_PREFIX = "/v1/messages"
 
 
-async def _render_gateway_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, GatewayError):  # Starlette only routes GatewayErrors here
-        raise exc
-    record_of(request).error_code = exc.code
-    if request.url.path.startswith(ANTHROPIC_PATH_PREFIX):  # the Anthropic protocol's endpoints
-        return anthropic_error_response(exc)
-    return error_response(exc)
-
-
-async def _render_http_exception(request: Request, exc: Exception) -> Response:
-    """The router's own 404 and 405, in OpenAI error format like every other refusal."""
-    if not isinstance(exc, HTTPException):
-        raise exc
-    error: GatewayError
-    if exc.status_code == 405:
-        error = MethodNotAllowedError(allow=(exc.headers or {}).get("Allow"))
-    elif exc.status_code == 404:
-        error = PathNotFoundError()
-    else:
-        error = GatewayError(exc.detail)
-        error.status = exc.status_code
-    return await _render_gateway_error(request, error)
+def _render_error(scope: Scope, error: GatewayError) -> Response:
+    """A refusal in the protocol of the path asked for: Anthropic's error JSON on its endpoints, else OpenAI's."""
+    if scope["path"].startswith(ANTHROPIC_PATH_PREFIX):
+        return anthropic_error_response(error)
+    return error_response(error)
 
 
 def create_app(
@@ -75,7 +52,7 @@ def create_app(
     upstream: UpstreamClient | None = None,
     clock: Callable[[], float] = time.time,
     resilience: Resilience | None = None,
-) -> Starlette:
+) -> DataPlaneApp:
     """The data plane. `upstream` replaces the aiohttp client (the caller then owns and closes it);
     `clock` gives unix seconds for key expiry, timestamps and status reports; `resilience` replaces the retry and
     breaker policies and the monotonic clock, sleep and randomness they use."""
@@ -85,7 +62,7 @@ def create_app(
     verify_key = load_verify_key(settings.verify_key)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: DataPlaneApp) -> AsyncIterator[None]:
         config = ConfigState()
         sync = ConfigSync(
             settings=settings, state=config, master=master, verify_key=verify_key, logger=logger, clock=clock
@@ -146,24 +123,24 @@ def create_app(
                 await client.aclose()
             logger.info("dataplane_stopped", instance=settings.instance_id)
 
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/status", status, methods=["GET"]),
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route(ANTHROPIC_PATH_PREFIX, messages, methods=["POST"]),
-        Route(f"{ANTHROPIC_PATH_PREFIX}/count_tokens", count_tokens, methods=["POST"]),
+    routes: list[RouteEntry] = [
+        ("/healthz", ["GET"], healthz),
+        ("/readyz", ["GET"], readyz),
+        ("/status", ["GET"], status),
+        ("/v1/models", ["GET"], list_models),
+        ("/v1/chat/completions", ["POST"], chat_completions),
+        ("/v1/completions", ["POST"], completions),
+        ("/v1/embeddings", ["POST"], embeddings),
+        ("/v1/responses", ["POST"], responses),
+        (ANTHROPIC_PATH_PREFIX, ["POST"], messages),
+        (f"{ANTHROPIC_PATH_PREFIX}/count_tokens", ["POST"], count_tokens),
     ]
-    # Stack, outermost first: RequestObserver (request id, overhead header, canonical log line, unknown
-    # exceptions → 500) → Starlette's ExceptionMiddleware (GatewayError and router 404/405 → OpenAI JSON) → router.
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(RequestObserver, logger=logger, on_complete=finish_request)],
-        exception_handlers={GatewayError: _render_gateway_error, HTTPException: _render_http_exception},
-        lifespan=lifespan,
-    )
+    # Stack, outermost first: DataPlaneApp (lifespan, scope["app"]) → RequestObserver (request id, overhead header,
+    # canonical log line, unknown exceptions → 500) → Router (exact paths; 404/405 and GatewayError → error JSON).
+    router = Router(routes, render_error=_render_error)
+    observer = RequestObserver(router, logger=logger, lines=LineWriter(settings.log_level), on_complete=finish_request)
+    return DataPlaneApp(observer, lifespan=lifespan)
 
 
-def make_app() -> Starlette:
+def make_app() -> DataPlaneApp:
     return create_app(load_settings())

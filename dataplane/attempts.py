@@ -4,7 +4,12 @@ circuit is open (DESIGN.md §4).
 
 One attempt is `call(target, seconds_left)`: it returns a response once the answer is known good (for a stream:
 its first chunk arrived, nothing has reached the client yet) or raises a GatewayError. After that, the response
-is the client's and nothing here retries it."""
+is the client's and nothing here retries it.
+
+Each attempt goes through the pipeline again: it is admitted by the limits (dataplane.admission.admit_attempt: a
+target that refuses unpriced calls, or whose price does not fit the budget, is skipped for the next), counted by
+the target's circuit, and accounted: an attempt that failed and was followed by another is settled and gets its
+own usage event (dataplane.settle.settle_failed_attempt); the request's own event describes the last attempt."""
 
 from __future__ import annotations
 
@@ -13,13 +18,15 @@ from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
+from dataplane.admission import admit_attempt
 from dataplane.breaker import CircuitBreaker
 from dataplane.config_state import ConfigView
-from dataplane.errors import GatewayError, NoHealthyTargetError
+from dataplane.errors import BudgetExceededError, DeploymentUnpricedError, GatewayError, NoHealthyTargetError
 from dataplane.observability import RequestRecord
 from dataplane.retry import RetryPolicy, backoff_seconds, decide, for_route, parse_retry_after, retry_after_of
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
+from dataplane.settle import settle_failed_attempt
 
 AttemptCall = Callable[[Target, float], Awaitable[Response]]
 
@@ -41,6 +48,7 @@ async def call_with_fallback(
     runtime.latencies.keep_only(view.deployments_by_id, version=view.version)
     deadline = resilience.monotonic() + deadline_seconds(targets, policy)
     last_error: GatewayError | None = None
+    failed_attempt: GatewayError | None = None  # the last attempt's failure, until the next attempt starts
     for target in targets:
         breaker = runtime.breakers.of(target.deployment.id)
         for try_number in range(1, policy.max_attempts_per_target + 1):
@@ -49,6 +57,18 @@ async def call_with_fallback(
                 raise _given_up(last_error, targets, runtime)
             if not breaker.allow():
                 break
+            if failed_attempt is not None:  # another attempt follows it: it gets its own usage event
+                settle_failed_attempt(runtime, record, failed_attempt)
+                failed_attempt = None
+            try:
+                admit_attempt(runtime, record, target)
+            except (DeploymentUnpricedError, BudgetExceededError) as refusal:  # a cheaper target may fit
+                breaker.release()
+                last_error = refusal
+                break
+            except BaseException:
+                breaker.release()
+                raise
             record.attempts += 1
             record.deployment_id, record.deployment = target.deployment.id, target.deployment.name
             record.provider_kind, record.upstream_model = target.provider.kind, target.deployment.model
@@ -56,7 +76,7 @@ async def call_with_fallback(
             try:
                 response = await _attempt(call, target, seconds_left, breaker)
             except GatewayError as error:
-                last_error = error
+                last_error = failed_attempt = error
                 decision = decide(error, fall_over_on)
                 if decision.retry_same and try_number < policy.max_attempts_per_target:
                     delay = _delay_before_retry(

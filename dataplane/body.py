@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect
@@ -20,6 +21,7 @@ from dataplane.errors import (
 from dataplane.openai_wire import ChatRequestView
 
 _chat_decoder = msgspec.json.Decoder(ChatRequestView)
+ViewT = TypeVar("ViewT")
 _MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
 _AT_PATH = re.compile(r" - at `\$(.*)`$")
 
@@ -56,6 +58,18 @@ def decode_chat_request(body: bytes) -> ChatRequestView:
         raise InvalidRequestError("The request body is empty; expected a JSON object.")
     try:
         return _chat_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    except msgspec.DecodeError:
+        raise MalformedJsonError() from None
+
+
+def decode_view(body: bytes, decoder: msgspec.json.Decoder[ViewT]) -> ViewT:
+    """Any endpoint's request view, refused like a chat request's (empty body, bad JSON, the offending field)."""
+    if not body.strip():
+        raise InvalidRequestError("The request body is empty; expected a JSON object.")
+    try:
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _validation_error(str(exc)) from None
     except msgspec.DecodeError:

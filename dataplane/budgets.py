@@ -68,11 +68,6 @@ def budget_applies(budget: BudgetSpec, key: KeySpec, route_name: str) -> bool:
     return wanted is not None and wanted == budget.scope_id
 
 
-def route_deployment_ids(route: RouteSpec) -> list[str]:
-    """Every deployment the route may call: its targets and those of its conditional rules."""
-    return [*route.deployment_ids, *(d for rule in route.rules for d in rule.deployment_ids)]
-
-
 @dataclass(slots=True)
 class PeriodLedger:
     """This replica's uncovered cost toward one budget in one period."""
@@ -180,19 +175,19 @@ class BudgetGate:
         snapshot: Snapshot,
         key: KeySpec,
         route: RouteSpec,
-        record: RequestRecord,
+        deployment_id: str,
         reserved_tokens: int,
         now: float,
     ) -> BudgetAdmission | None:
-        """Raise DeploymentUnpricedError or BudgetExceededError, or reserve on every matching hard budget."""
+        """For one attempt on `deployment_id`: raise DeploymentUnpricedError or BudgetExceededError, or reserve
+        on every matching hard budget what `reserved_tokens` may cost at that deployment's price."""
         index = self.index(snapshot)
-        targets = route_deployment_ids(route)
-        if any(d in index.require_price and not index.prices.is_priced(d, now) for d in targets):
+        if deployment_id in index.require_price and not index.prices.is_priced(deployment_id, now):
             raise DeploymentUnpricedError(route.name)
         budgets = index.matching(key, route.name)
         if not budgets:
             return None
-        reservation = index.prices.reservation_micro_usd(targets, tokens=reserved_tokens, when=now)
+        reservation = index.prices.reservation_micro_usd([deployment_id], tokens=reserved_tokens, when=now)
         checks = [self._check(b, reservation=reservation, now=now) for b in budgets]
         refused = [c for c in checks if not c.room]
         if refused:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,12 +20,16 @@ from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
-from dataplane.providers import mock, openai
-from dataplane.providers.openai_family import openai_protocol_builder
+from dataplane.providers import mock
+from dataplane.providers.openai_family import (
+    openai_protocol_builder,
+    openai_protocol_classifier,
+    reasoning_in_completion,
+)
 from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime, runtime_of
 from dataplane.streaming import EventStreamResponse, iterate
-from dataplane.upstream import UpstreamStream
+from dataplane.upstream import UpstreamRequest, UpstreamStream
 from dataplane.usage_extract import StreamUsageScanner, completion_usage, scanned
 
 JSON = "application/json"
@@ -55,21 +59,7 @@ async def chat_completions(request: Request) -> Response:
     )
 
     async def call(target: Target, seconds_left: float) -> Response:
-        if target.provider.kind == "mock":
-            return answer_with_mock(chat, target=target, record=record, runtime=runtime)
-        adapter = CHAT_ADAPTERS.get(target.provider.kind)
-        if adapter is not None:
-            return await adapter(body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
-        if chat.wants_stream:
-            return await open_openai_stream(
-                body,
-                target=target,
-                record=record,
-                runtime=runtime,
-                seconds_left=seconds_left,
-                client_wants_usage=chat.wants_usage_chunk,
-            )
-        return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
+        return await answer_chat(body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
 
     return await call_with_fallback(
         request_targets(request, route, view=view, key=key, body=body, runtime=runtime),
@@ -78,6 +68,28 @@ async def chat_completions(request: Request) -> Response:
         runtime=runtime,
         view=view,
     )
+
+
+async def answer_chat(
+    body: bytes, chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
+) -> Response:
+    """One attempt at an OpenAI chat request against a target of any kind: an OpenAI chat completion as JSON, or
+    an EventStreamResponse of OpenAI chunks. /v1/messages sends its translated requests here too."""
+    if target.provider.kind == "mock":
+        return answer_with_mock(chat, target=target, record=record, runtime=runtime)
+    adapter = CHAT_ADAPTERS.get(target.provider.kind)
+    if adapter is not None:
+        return await adapter(body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
+    if chat.wants_stream:
+        return await open_openai_stream(
+            body,
+            target=target,
+            record=record,
+            runtime=runtime,
+            seconds_left=seconds_left,
+            client_wants_usage=chat.wants_usage_chunk,
+        )
+    return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
 
 
 def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime) -> Response:
@@ -93,10 +105,17 @@ def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRe
 
 
 async def answer_with_openai(
-    body: bytes, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
+    body: bytes,
+    *,
+    target: Target,
+    record: RequestRecord,
+    runtime: Runtime,
+    seconds_left: float,
+    build: Callable[..., UpstreamRequest] | None = None,
 ) -> Response:
-    """One non-streaming attempt, bounded by the deployment's timeout and what is left of the deadline."""
-    upstream_request = openai_protocol_builder(target)(
+    """One non-streaming attempt, bounded by the deployment's timeout and what is left of the deadline. `build`
+    replaces the chat-completions request builder (dataplane.providers.openai_endpoints: other OpenAI endpoints)."""
+    upstream_request = (build or openai_protocol_builder(target))(
         body,
         target=target,
         stream=False,
@@ -109,8 +128,10 @@ async def answer_with_openai(
     finally:
         record.add_upstream(time.perf_counter() - started)
     if reply.status >= 400:
-        raise openai.classify_error(reply.status, reply.body, reply.headers)
-    record.usage, record.usage_estimated = completion_usage(reply.body, prompt_bytes=len(body))
+        raise openai_protocol_classifier(target)(reply.status, reply.body, reply.headers)
+    record.usage, record.usage_estimated = completion_usage(
+        reply.body, prompt_bytes=len(body), reasoning_in_completion=reasoning_in_completion(target)
+    )
     return Response(reply.body, status_code=reply.status, media_type=reply.headers.get("content-type", JSON))
 
 
@@ -122,19 +143,24 @@ async def open_openai_stream(
     runtime: Runtime,
     seconds_left: float,
     client_wants_usage: bool = False,
+    build: Callable[..., UpstreamRequest] | None = None,
 ) -> Response:
     """One streaming attempt, returned once its first chunk is in hand (nothing has reached the client, so any
     failure up to here may still fall over). The deployment's timeout bounds each read; the deadline bounds the
     wait for the first chunk only: a committed stream may outlast it. Usage is always asked of the provider; its
-    usage-only chunk reaches the client only if the client asked for it."""
-    upstream_request = openai_protocol_builder(target)(
+    usage-only chunk reaches the client only if the client asked for it. `build` as for `answer_with_openai`."""
+    upstream_request = (build or openai_protocol_builder(target))(
         body,
         target=target,
         stream=True,
         connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
         include_usage=True,
     )
-    scanner = StreamUsageScanner(prompt_bytes=len(body), hide_usage_chunk=not client_wants_usage)
+    scanner = StreamUsageScanner(
+        prompt_bytes=len(body),
+        hide_usage_chunk=not client_wants_usage,
+        reasoning_in_completion=reasoning_in_completion(target),
+    )
     started = time.perf_counter()
     stream: UpstreamStream | None = None
     try:
@@ -142,7 +168,7 @@ async def open_openai_stream(
             stream = await runtime.upstream.open_stream(upstream_request)
             if stream.status >= 400:
                 error_body = await stream.read()
-                raise openai.classify_error(stream.status, error_body, stream.headers)
+                raise openai_protocol_classifier(target)(stream.status, error_body, stream.headers)
             chunks = scanned(stream.chunks(), scanner)
             first = await anext(chunks, None)
         if first is None:

@@ -12,8 +12,10 @@ from starlette.responses import Response
 from dataplane.anthropic_chat import answer_with_anthropic
 from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
+from dataplane.providers.bedrock_chat import answer_with_bedrock
 from dataplane.providers.cohere_chat import answer_with_cohere
 from dataplane.providers.gemini_chat import answer_with_gemini
+from dataplane.providers.vertex_chat import answer_with_vertex
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
 
@@ -35,4 +37,6 @@ CHAT_ADAPTERS: dict[str, ChatAdapter] = {
     "anthropic": answer_with_anthropic,
     "gemini": answer_with_gemini,
     "cohere": answer_with_cohere,
+    "bedrock": answer_with_bedrock,
+    "vertex_ai": answer_with_vertex,
 }

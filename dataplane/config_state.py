@@ -39,8 +39,8 @@ class ConfigView(msgspec.Struct, frozen=True):
     providers_by_id: dict[str, ProviderSpec]
     credentials_by_provider_id: dict[str, ProviderCredentials]
     # per key public id: the routes it may call, the intersection of the allow-lists of the key, its application,
-    # its team and its environment, computed once per snapshot (None: every route)
-    allowed_routes_by_public_id: dict[str, frozenset[str] | None]
+    # its team and its environment, computed once per snapshot; keys without any allow-list are absent (every route)
+    allowed_routes_by_public_id: dict[str, frozenset[str]]
 
     @property
     def version(self) -> int:
@@ -74,11 +74,11 @@ def _unseal_credentials(provider: ProviderSpec, master: MasterSecret) -> Provide
         raise SnapshotRejectedError(f"credentials of provider {provider.id} do not open: {exc}") from exc
 
 
-def _allowed_routes(snapshot: Snapshot) -> dict[str, frozenset[str] | None]:
+def _allowed_routes(snapshot: Snapshot) -> dict[str, frozenset[str]]:
     teams = {t.id: t.models for t in snapshot.teams}
     applications = {a.id: a.models for a in snapshot.applications}
     environments = {e.name: e.models for e in snapshot.environments}
-    allowed: dict[str, frozenset[str] | None] = {}
+    allowed: dict[str, frozenset[str]] = {}
     for key in snapshot.keys:
         lists = (
             key.models,
@@ -87,12 +87,23 @@ def _allowed_routes(snapshot: Snapshot) -> dict[str, frozenset[str] | None]:
             environments.get(key.environment),
         )
         present = [frozenset(names) for names in lists if names is not None]
-        allowed[key.public_id] = frozenset.intersection(*present) if present else None
+        if present:
+            allowed[key.public_id] = frozenset.intersection(*present)
     return allowed
+
+
+def _share_repeated_values(keys: list[KeySpec]) -> None:
+    """Make keys of one team and environment point at one string object each (the decoder gives every key its own
+    copies: about 14 MB with 100k keys). Runs on a freshly decoded snapshot, before any view holds it."""
+    shared: dict[str, str] = {}
+    for key in keys:
+        msgspec.structs.force_setattr(key, "team_id", shared.setdefault(key.team_id, key.team_id))
+        msgspec.structs.force_setattr(key, "environment", shared.setdefault(key.environment, key.environment))
 
 
 def build_config_view(snapshot: Snapshot, master: MasterSecret) -> ConfigView:
     """Index a verified snapshot and unseal its credentials. CPU-bound: call it off the event loop."""
+    _share_repeated_values(snapshot.keys)
     return ConfigView(
         snapshot=snapshot,
         keys_by_public_id={k.public_id: k for k in snapshot.keys},

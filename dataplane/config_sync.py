@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -54,6 +55,16 @@ async def _end_task(task: asyncio.Task[None], *, within: float, cancel: bool) ->
     if not task.cancelled():
         task.exception()  # retrieved (and already logged by a done callback) so asyncio does not warn
     return True
+
+
+def _return_free_memory() -> None:
+    """Hand the memory the replaced view and the decompressed snapshot occupied back to the OS. glibc otherwise
+    keeps it in its arenas: with 100k keys, RSS grew by about 10 MiB with each snapshot applied."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc: nothing to do
+    libc.malloc_trim(0)
 
 
 def _load_cached_view(cache_dir: str, *, verify_key: Ed25519PublicKey, master: MasterSecret) -> ConfigView | None:
@@ -259,6 +270,8 @@ class ConfigSync:
             await asyncio.to_thread(write_cache, self._settings.cache_dir, data, pointer)
         except OSError as exc:
             self._log.warning("snapshot_cache_write_failed", version=view.version, error=str(exc))
+        del data, view
+        await asyncio.to_thread(_return_free_memory)
 
     def _mark_fresh(self) -> None:
         if self._state.nats_connected and self._state.stale:

@@ -243,13 +243,33 @@ class UpstreamStatusError(GatewayError):
         self.retryable = status in _RETRYABLE_UPSTREAM_STATUSES
 
 
+class _RelayedDetail(msgspec.Struct, frozen=True):
+    message: str
+
+
+class _RelayedEnvelope(msgspec.Struct, frozen=True):
+    error: _RelayedDetail
+
+
+_relayed_decoder = msgspec.json.Decoder(_RelayedEnvelope)
+
+
+def _relayed_message(body: bytes) -> str | None:
+    """The provider's own `error.message` of an OpenAI error body, for the clients of other protocols."""
+    try:
+        return _relayed_decoder.decode(body).error.message or None
+    except msgspec.DecodeError:
+        return None
+
+
 class UpstreamRelayedError(GatewayError):
-    """An upstream OpenAI error relayed with its status and its own (re-encoded, compact) body."""
+    """An upstream OpenAI error relayed with its status and its own (re-encoded, compact) body; its message (what
+    an Anthropic client reads) is the provider's `error.message`."""
 
     code: str | None = "upstream_error"
 
     def __init__(self, status: int, body: bytes, *, code: str | None, retry_after: str | None = None) -> None:
-        super().__init__("The upstream provider refused the request.")
+        super().__init__(_relayed_message(body) or "The upstream provider refused the request.")
         self.status = status
         self.code = code
         self.retryable = status in _RETRYABLE_UPSTREAM_STATUSES

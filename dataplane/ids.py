@@ -24,4 +24,14 @@ def uuid7_from(unix_ms: int, random_bytes: bytes) -> uuid.UUID:
 
 
 def make_request_id() -> str:
-    return str(uuid7_from(time.time_ns() // 1_000_000, os.urandom(10)))
+    """`str(uuid7_from(now, random))`, formatted without building a `uuid.UUID` (once per request)."""
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        ((time.time_ns() // 1_000_000) & ((1 << 48) - 1)) << 80
+        | _VERSION_7
+        | ((rand >> 62) & _RAND_A_MASK) << 64
+        | _VARIANT_RFC
+        | (rand & _RAND_B_MASK)
+    )
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"

@@ -9,19 +9,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import FilteringBoundLogger
 
 from dataplane.errors import InternalError, error_response
 from dataplane.ids import make_request_id
+from shared.logs import LineWriter
 from shared.snapshot import KeySpec
 from shared.usage import TokenUsage
 
 if TYPE_CHECKING:
-    from dataplane.admission import Admission
+    from dataplane.admission import Admission, AdmissionPlan
 
 RECORD_SCOPE_KEY = "waypost.record"
+
+
+class RequestCompleted(msgspec.Struct, frozen=True):
+    """The canonical `request_completed` line's fields: flat, no secrets (ids, names from the config, our codes)."""
+
+    request_id: str
+    method: str
+    path: str
+    status: int
+    route: str | None
+    deployment: str | None
+    provider_kind: str | None
+    key_public_id: str | None
+    team_id: str | None
+    environment: str | None
+    stream: bool
+    duration_ms: float
+    overhead_ms: float
+    upstream_ms: float
+    retry_wait_ms: float
+    attempts: int
+    error_code: str | None
 
 
 @dataclass(slots=True)
@@ -57,6 +81,7 @@ class RequestRecord:
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     # admissions (rate limits, budgets) made for this request; each is settled exactly once when it ends
     admissions: list[Admission] = field(default_factory=list)
+    admission_plan: AdmissionPlan | None = None  # what each attempt is admitted with (dataplane.admission)
     upstream_seconds: float = 0.0
     retry_wait_seconds: float = 0.0  # backoff between attempts: neither upstream time nor gateway overhead
     attempts: int = 0  # upstream attempts made (the built-in mock counts as one)
@@ -79,26 +104,29 @@ class RequestRecord:
             return []
         return [(b"x-waypost-target", self.deployment.encode()), (b"x-waypost-attempts", str(self.attempts).encode())]
 
+    def completed(self, now: float) -> RequestCompleted:
+        return RequestCompleted(
+            request_id=self.request_id,
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            route=self.route,
+            deployment=self.deployment,
+            provider_kind=self.provider_kind,
+            key_public_id=self.key_public_id,
+            team_id=self.team_id,
+            environment=self.environment,
+            stream=self.stream,
+            duration_ms=round((now - self.started) * 1000, 2),
+            overhead_ms=round(self.overhead_ms(now), 2),
+            upstream_ms=round(self.upstream_seconds * 1000, 2),
+            retry_wait_ms=round(self.retry_wait_seconds * 1000, 2),
+            attempts=self.attempts,
+            error_code=self.error_code,
+        )
+
     def log_fields(self, now: float) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "route": self.route,
-            "deployment": self.deployment,
-            "provider_kind": self.provider_kind,
-            "key_public_id": self.key_public_id,
-            "team_id": self.team_id,
-            "environment": self.environment,
-            "stream": self.stream,
-            "duration_ms": round((now - self.started) * 1000, 2),
-            "overhead_ms": round(self.overhead_ms(now), 2),
-            "upstream_ms": round(self.upstream_seconds * 1000, 2),
-            "retry_wait_ms": round(self.retry_wait_seconds * 1000, 2),
-            "attempts": self.attempts,
-            "error_code": self.error_code,
-        }
+        return msgspec.structs.asdict(self.completed(now))
 
 
 def record_of(request: Request) -> RequestRecord:
@@ -114,10 +142,12 @@ class RequestObserver:
         app: ASGIApp,
         *,
         logger: FilteringBoundLogger,
+        lines: LineWriter,
         on_complete: Callable[[Scope, RequestRecord], None] | None = None,
     ) -> None:
         self.app = app
         self.log = logger
+        self.lines = lines  # the canonical line skips structlog's processor chain (shared.logs.LineWriter)
         self.on_complete = on_complete  # settles admissions and emits the usage event (dataplane.settle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,4 +195,4 @@ class RequestObserver:
                     self.on_complete(scope, record)
                 except Exception:
                     self.log.exception("request_settlement_failed", request_id=record.request_id)
-            self.log.info("request_completed", **record.log_fields(time.perf_counter()))
+            self.lines.info("request_completed", record.completed(time.perf_counter()))

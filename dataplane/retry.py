@@ -88,6 +88,8 @@ MATRIX: dict[FailureClass, Decision] = {
 
 
 def _class_of_status(status: int) -> FailureClass:
+    if status == 408:  # the provider timed out on the model (e.g. Bedrock's ModelTimeoutException)
+        return FailureClass.TIMEOUT
     if status == 429:
         return FailureClass.RATE_LIMITED
     if status == 529:

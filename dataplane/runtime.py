@@ -16,6 +16,7 @@ from dataplane.budgets import BudgetGate
 from dataplane.config_state import ConfigState, ConfigView
 from dataplane.errors import ConfigUnavailableError
 from dataplane.latency import LatencyTracker
+from dataplane.providers.vertex_auth import GoogleTokens
 from dataplane.ratelimit.limiter import RateLimiter, make_rate_limiter
 from dataplane.retry import RetryPolicy
 from dataplane.settings import DataPlaneSettings
@@ -49,6 +50,7 @@ class Runtime:
     usage: UsageEmitter | None = None  # where finished requests' usage events go (dataplane.settle)
     rate_limits: RateLimiter = field(default_factory=make_rate_limiter)  # per worker, across config swaps
     budgets: BudgetGate = field(default_factory=BudgetGate)  # per worker: spend, uncovered cost, reservations
+    google_tokens: GoogleTokens = field(default_factory=GoogleTokens)  # per worker: Vertex AI access tokens
 
     def admit_view(self) -> ConfigView:
         """The config this request uses from start to end; refuses while none was ever applied."""

@@ -1,6 +1,7 @@
 """Server-sent-event responses. The first event is awaited before the status line goes out, so an upstream
-failure up to then still becomes a JSON error; a failure after that becomes an SSE error event. A client
-disconnect cancels the stream and closes the upstream response (which cancels the upstream call)."""
+failure up to then still becomes a JSON error; a failure after that becomes an SSE error event (OpenAI's, or the
+`error_event` given for another protocol). A client disconnect cancels the stream and closes the upstream response
+(which cancels the upstream call)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class EventStreamResponse(Response):
         record: RequestRecord,
         upstream_timed: bool = False,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        error_event: Callable[[GatewayError], bytes] | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
@@ -41,6 +43,23 @@ class EventStreamResponse(Response):
         self._record = record
         self._upstream_timed = upstream_timed
         self._on_close = on_close
+        self._error_event = error_event or _openai_error_event
+
+    def converted(
+        self,
+        convert: Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]],
+        *,
+        error_event: Callable[[GatewayError], bytes],
+    ) -> EventStreamResponse:
+        """This stream (its record, upstream timing and on_close) with its events passed through `convert` and a
+        failure after the first event rendered by `error_event`: an answer handed on in another protocol."""
+        return EventStreamResponse(
+            convert(self._events),
+            record=self._record,
+            upstream_timed=self._upstream_timed,
+            on_close=self._on_close,
+            error_event=error_event,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.ensure_future(self._stream(send))
@@ -77,7 +96,7 @@ class EventStreamResponse(Response):
                 event = await self._next()
         except GatewayError as exc:
             self._record.error_code = exc.code
-            await send({"type": "http.response.body", "body": sse_event(exc.body()), "more_body": True})
+            await send({"type": "http.response.body", "body": self._error_event(exc), "more_body": True})
         except OSError:
             # ASGI 2.4 servers raise from send() once the client is gone
             self._record.status = STATUS_CLIENT_CLOSED
@@ -85,7 +104,7 @@ class EventStreamResponse(Response):
             return
         except Exception:
             error = InternalError(self._record.request_id)
-            await send({"type": "http.response.body", "body": sse_event(error.body()), "more_body": True})
+            await send({"type": "http.response.body", "body": self._error_event(error), "more_body": True})
             raise  # the observer logs it; the unfinished response makes the server close the connection
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -95,6 +114,10 @@ class EventStreamResponse(Response):
             await closer()
         if self._on_close is not None:
             await self._on_close()
+
+
+def _openai_error_event(error: GatewayError) -> bytes:
+    return sse_event(error.body())
 
 
 async def iterate(events: list[bytes]) -> AsyncIterator[bytes]:

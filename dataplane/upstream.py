@@ -14,7 +14,7 @@ import msgspec
 
 from dataplane.errors import GatewayError, UpstreamTimeoutError, UpstreamUnavailableError
 
-_RELAYED_HEADERS = ("content-type", "retry-after")
+_RELAYED_HEADERS = ("content-type", "retry-after", "x-amzn-errortype")  # the last: Bedrock's error type
 
 
 class UpstreamRequest(msgspec.Struct, frozen=True):

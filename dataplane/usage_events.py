@@ -38,6 +38,9 @@ UNMETERED_PATHS = frozenset({"/healthz", "/readyz", "/status", "/metrics"})
 BATCH_SIZE = 512
 PUBLISH_TIMEOUT_SECONDS = 2.0
 IDLE_WAKE_SECONDS = 1.0  # how often an idle emitter looks whether NATS is back for the spool
+# how long the first event of a batch waits for others: a busy worker's events then leave in one socket write and
+# one round of acks instead of one each (the NATS client's write was ~10 % of a worker's samples before)
+LINGER_SECONDS = 0.005
 # after a batch of which JetStream acknowledged nothing, events go straight to the spool this long, so a silently
 # dead server (noticed by the client only after missed pings) does not pile events up in memory
 FAILURE_PAUSE_SECONDS = 1.0
@@ -157,6 +160,8 @@ class UsageEmitter:
                 async with asyncio.timeout(IDLE_WAKE_SECONDS):
                     await self._wake.wait()
             self._wake.clear()
+            if 0 < len(self._queue) < BATCH_SIZE and not self._stopping:
+                await asyncio.sleep(LINGER_SECONDS)
             try:
                 while self._queue:
                     await self._deliver(self._take())

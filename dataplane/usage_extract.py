@@ -1,4 +1,5 @@
-"""Token usage of OpenAI chat completions, in the non-overlapping classes of `shared.usage.TokenUsage`.
+"""Token usage of OpenAI chat completions (and of legacy text completions and embeddings, whose `usage` has the
+same shape), in the non-overlapping classes of `shared.usage.TokenUsage`.
 
 Non-streaming: the answer's `usage` object. Streaming: `StreamUsageScanner` reads the SSE events as they pass
 (each event's JSON through one small view decoder), keeps the usage chunk's numbers, and can hold back that
@@ -30,6 +31,11 @@ class _UsageView(msgspec.Struct, frozen=True):
     completion_tokens: int = 0
     prompt_tokens_details: _PromptDetails | None = None
     completion_tokens_details: _CompletionDetails | None = None
+    prompt_cache_hit_tokens: int | None = None  # DeepSeek's cached input (prompt = hit + miss)
+
+
+class _GroqExtras(msgspec.Struct, frozen=True):
+    usage: _UsageView | None = None  # Groq reports a stream's usage here, on its last chunk
 
 
 class _ContentView(msgspec.Struct, frozen=True):
@@ -43,6 +49,7 @@ class _ContentView(msgspec.Struct, frozen=True):
 class _ChoiceView(msgspec.Struct, frozen=True):
     message: _ContentView | None = None
     delta: _ContentView | None = None
+    text: str | None = None  # legacy text completions (/v1/completions), whole or streamed
 
 
 class _CompletionView(msgspec.Struct, frozen=True):
@@ -50,6 +57,7 @@ class _CompletionView(msgspec.Struct, frozen=True):
 
     choices: list[_ChoiceView] | None = None
     usage: _UsageView | None = None
+    x_groq: _GroqExtras | None = None
 
 
 _completion_decoder = msgspec.json.Decoder(_CompletionView)
@@ -57,11 +65,21 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 _DATA_PREFIX = b"data:"
 
 
-def token_usage(usage: _UsageView) -> TokenUsage:
-    """OpenAI's overlapping counts (cached ⊂ prompt, reasoning ⊂ completion) split into disjoint classes."""
+def token_usage(usage: _UsageView, *, reasoning_in_completion: bool = True) -> TokenUsage:
+    """OpenAI's overlapping counts (cached ⊂ prompt, reasoning ⊂ completion) split into disjoint classes. DeepSeek
+    reports cached input as `prompt_cache_hit_tokens`; xAI reports reasoning apart from `completion_tokens`
+    (`reasoning_in_completion=False`: dataplane.providers.compat)."""
     cached = (usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else None) or 0
+    cached = cached or usage.prompt_cache_hit_tokens or 0
     reasoning = (usage.completion_tokens_details.reasoning_tokens if usage.completion_tokens_details else None) or 0
     cached = min(max(cached, 0), max(usage.prompt_tokens, 0))
+    if not reasoning_in_completion:
+        return TokenUsage(
+            input=max(usage.prompt_tokens, 0) - cached,
+            cached_input=cached,
+            output=max(usage.completion_tokens, 0),
+            reasoning=max(reasoning, 0),
+        )
     reasoning = min(max(reasoning, 0), max(usage.completion_tokens, 0))
     return TokenUsage(
         input=max(usage.prompt_tokens, 0) - cached,
@@ -74,6 +92,7 @@ def token_usage(usage: _UsageView) -> TokenUsage:
 def _content_size(choices: list[_ChoiceView] | None) -> int:
     size = 0
     for choice in choices or ():
+        size += len(choice.text or "")
         part = choice.message or choice.delta
         if part is None:
             continue
@@ -81,14 +100,16 @@ def _content_size(choices: list[_ChoiceView] | None) -> int:
     return size
 
 
-def completion_usage(body: bytes, *, prompt_bytes: int) -> tuple[TokenUsage, bool]:
+def completion_usage(
+    body: bytes, *, prompt_bytes: int, reasoning_in_completion: bool = True
+) -> tuple[TokenUsage, bool]:
     """The usage of a non-streamed completion, and whether it is estimated (the provider reported none)."""
     try:
         completion = _completion_decoder.decode(body)
     except msgspec.DecodeError:
         return estimated_usage(prompt_bytes=prompt_bytes, output_chars=0), True
     if completion.usage is not None:
-        return token_usage(completion.usage), False
+        return token_usage(completion.usage, reasoning_in_completion=reasoning_in_completion), False
     return estimated_usage(prompt_bytes=prompt_bytes, output_chars=_content_size(completion.choices)), True
 
 
@@ -104,9 +125,10 @@ class StreamUsageScanner:
     """Follows one OpenAI SSE stream: `feed` each piece of body as it arrives and forward what it returns (whole
     events only), `flush` at the end, then read `result()`."""
 
-    def __init__(self, *, prompt_bytes: int, hide_usage_chunk: bool) -> None:
+    def __init__(self, *, prompt_bytes: int, hide_usage_chunk: bool, reasoning_in_completion: bool = True) -> None:
         self._prompt_bytes = prompt_bytes
         self._hide_usage_chunk = hide_usage_chunk
+        self._reasoning_in_completion = reasoning_in_completion
         self._pending = b""
         self._output_chars = 0
         self.usage: TokenUsage | None = None
@@ -151,9 +173,11 @@ class StreamUsageScanner:
                 continue  # not ours to judge: relayed as is
             self._output_chars += _content_size(chunk.choices)
             if chunk.usage is not None:
-                self.usage = token_usage(chunk.usage)
+                self.usage = token_usage(chunk.usage, reasoning_in_completion=self._reasoning_in_completion)
                 if self._hide_usage_chunk and not chunk.choices:
                     return False
+            elif chunk.x_groq is not None and chunk.x_groq.usage is not None:
+                self.usage = token_usage(chunk.x_groq.usage, reasoning_in_completion=self._reasoning_in_completion)
         return True
 
 

@@ -29,7 +29,8 @@ def content_digest(snapshot: Snapshot) -> str:
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
-    return zlib.compress(_snapshot_encoder.encode(snapshot), 6)
+    # level 1: with 100k keys about 3x faster than level 6 for an object 8 % larger (change → applied, DESIGN.md §3)
+    return zlib.compress(_snapshot_encoder.encode(snapshot), 1)
 
 
 def sign(private_key: Ed25519PrivateKey, data: bytes) -> bytes:

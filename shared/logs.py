@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import msgspec
@@ -27,6 +29,8 @@ _SECRET_FIELDS = frozenset(
         "key", "secret_hash", "credentials", "credentials_sealed",
     }
 )  # fmt: skip
+# a superset of what _SECRET_PATTERNS match: a line without any of these needs no redaction pass
+_SECRET_HINT = re.compile(rb"(?i)bearer|wpa?[-_]|sk-|://")
 _log_encoder = msgspec.json.Encoder(enc_hook=repr)
 
 
@@ -93,3 +97,26 @@ def configure_default_logging(level: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+class LineWriter:
+    """Writes one event as one JSON line encoded by msgspec straight from a Struct, to the same place, with the same
+    level filter, `event`/`level`/`timestamp` fields and redaction as `make_logger`'s lines. For the hot path's
+    canonical request line, where structlog's processor chain and the redaction of every field cost tens of
+    microseconds: here a line is redacted only if a secret-looking substring appears in it at all."""
+
+    def __init__(self, level: str, *, stream: TextIO | None = None) -> None:
+        self._level = _level_number(level)
+        self._stream = stream  # None: whatever sys.stdout is at the time of each line, as structlog.PrintLogger
+
+    def info(self, event: str, fields: msgspec.Struct) -> None:
+        if self._level > logging.INFO:
+            return
+        line = _log_encoder.encode(fields)
+        if _SECRET_HINT.search(line) is not None:
+            line = _log_encoder.encode(redact_value(msgspec.structs.asdict(fields)))
+        head = _log_encoder.encode({"event": event, "level": "info", "timestamp": datetime.now(UTC)})
+        text = (head[:-1] + b"," + line[1:]).decode() if len(line) > 2 else head.decode()
+        stream = self._stream or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()

@@ -46,9 +46,14 @@ class TokenUsage(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One request, whatever its outcome (success, refusal, upstream error, client disconnect: status 499)."""
+    """One request, whatever its outcome (success, refusal, upstream error, client disconnect: status 499), or one
+    of its upstream attempts that did not answer (`parent_request_id` set)."""
 
     request_id: str  # UUIDv7; also the Nats-Msg-Id and the ledger's primary key
+    # an attempt that did not answer (a retry or fallback followed, or none was left) has its own event, with
+    # request_id `<the request's id>.<attempt number>` and the request's id here; the request's own event
+    # describes the attempt that answered last
+    parent_request_id: str | None = None
     time: int  # unix milliseconds when the request arrived
     instance: str  # the data plane that served it
     config_version: int | None

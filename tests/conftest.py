@@ -23,6 +23,8 @@ from tests.services import (
     unique_name,
 )
 
+pytest_plugins = ["tests.conformance_plugin"]
+
 
 class TestSecrets(msgspec.Struct, frozen=True):
     """The three secrets a deployment needs, generated once per test run."""

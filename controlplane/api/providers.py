@@ -43,7 +43,7 @@ ProviderKind = Literal[
 Secret = Annotated[str, Meta(min_length=1, max_length=8192)]
 
 
-class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """One of: `api_key` (most kinds); the AWS access key pair (bedrock); a Google service-account key (vertex_ai,
     the JSON file's text)."""
 
@@ -57,7 +57,7 @@ class ProviderCredentials(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 class ProviderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Name
     kind: ProviderKind
-    base_url: HttpUrl | None = None  # required for openai_compatible, azure_openai; others default to the public API
+    base_url: HttpUrl | None = None  # required for openai_compatible, vllm, azure_openai; others: the public API
     credentials: ProviderCredentials | None = None  # write-only
 
 
@@ -77,7 +77,23 @@ class ProviderRead(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+# the public API of each OpenAI-compatible kind, from its documentation (equal to the data plane's
+# dataplane.providers.compat table, a unit test checks); vllm and openai_compatible have none: base_url is required
+_COMPATIBLE_BASE_URLS = {
+    "mistral": "https://api.mistral.ai/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+    "deepseek": "https://api.deepseek.com",
+    "xai": "https://api.x.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "ollama": "http://localhost:11434/v1",
+}
+
+
 def _default_base_url(kind: str) -> str | None:
+    if kind in _COMPATIBLE_BASE_URLS:
+        return _COMPATIBLE_BASE_URLS[kind]
     if kind == "openai":
         return "https://api.openai.com/v1"
     if kind == "anthropic":
@@ -91,6 +107,42 @@ def _default_base_url(kind: str) -> str | None:
     return None
 
 
+_SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key", "token_uri")
+
+
+def _credential_errors(kind: str, credentials: ProviderCredentials | None) -> list[FieldError]:
+    """vertex_ai signs in with a Google service-account key file: require one the data plane can use; bedrock
+    with an AWS key pair; every other kind's credentials, when given, are an `api_key`. The message never quotes
+    the key."""
+    if kind == "bedrock":
+        return _aws_key_errors(credentials)
+    if kind != "vertex_ai":
+        if credentials is not None and credentials.api_key is None:
+            return [FieldError("$.credentials.api_key", f"required in the credentials of kind {kind!r}")]
+        return []
+    path = "$.credentials.service_account_json"
+    key = credentials.service_account_json if credentials is not None else None
+    if key is None:
+        return [FieldError(path, "required for kind 'vertex_ai'")]
+    try:
+        info = msgspec.json.decode(key)
+    except msgspec.DecodeError:
+        info = None
+    if not isinstance(info, dict) or not all(isinstance(info.get(name), str) for name in _SERVICE_ACCOUNT_FIELDS):
+        message = "must be a Google service-account key file (JSON with client_email, private_key, token_uri)"
+        return [FieldError(path, message)]
+    return []
+
+
+def _aws_key_errors(credentials: ProviderCredentials | None) -> list[FieldError]:
+    """bedrock signs its calls (SigV4) with an AWS access key pair; a session token is optional."""
+    present = credentials is not None and credentials.aws_access_key_id and credentials.aws_secret_access_key
+    if present:
+        return []
+    message = "kind 'bedrock' requires aws_access_key_id and aws_secret_access_key"
+    return [FieldError("$.credentials", message)]
+
+
 def _seal(master: MasterSecret, provider_id: str, credentials: ProviderCredentials | None) -> bytes | None:
     if credentials is None:
         return None
@@ -99,10 +151,11 @@ def _seal(master: MasterSecret, provider_id: str, credentials: ProviderCredentia
 
 async def create_provider(*, session: AsyncSession, master: MasterSecret, data: ProviderCreate) -> Created[Provider]:
     base_url = data.base_url if data.base_url is not None else _default_base_url(data.kind)
+    errors = _credential_errors(data.kind, data.credentials)
     if base_url is None:
-        raise ValidationFailedError(
-            "request is not valid", errors=[FieldError("$.base_url", f"required for kind {data.kind!r}")]
-        )
+        errors.insert(0, FieldError("$.base_url", f"required for kind {data.kind!r}"))
+    if errors:
+        raise ValidationFailedError("request is not valid", errors=errors)
     provider_id = new_id()  # before sealing: the ciphertext is bound to it
     return Created(
         Provider(
@@ -116,6 +169,8 @@ async def create_provider(*, session: AsyncSession, master: MasterSecret, data: 
 
 
 async def update_provider(*, session: AsyncSession, master: MasterSecret, row: Provider, data: ProviderUpdate) -> None:
+    if data.credentials is not UNSET and (errors := _credential_errors(row.kind, data.credentials)):
+        raise ValidationFailedError("request is not valid", errors=errors)
     assign_fields(row, data, skip=frozenset({"credentials"}))
     if data.credentials is not UNSET:
         row.credentials_sealed = _seal(master, row.id, data.credentials)

@@ -102,6 +102,7 @@ class UsageReport(msgspec.Struct, frozen=True, kw_only=True):
 
 class UsageEventRead(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
+    parent_request_id: str | None  # set on an attempt's event: the request it was part of
     stream_seq: int
     time: datetime
     ingested_at: datetime
@@ -136,6 +137,7 @@ class UsageEventRead(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: float | None
     cache_hit: bool
     guardrails: list[str]
+    attempt_event_ids: list[str] = []  # on a request's event: the events of its attempts that did not answer
 
 
 def _group_by(text: str) -> list[str]:
@@ -231,7 +233,13 @@ async def usage_event(request: Request) -> Response:
         row = (await session.scalars(statement)).one_or_none() if len(request_id) <= 64 else None
         if row is None:
             raise NotFoundError("usage event not found")
-        event = read_columns(UsageEventRead, row)
+        attempts = (
+            select(UsageEventRow.request_id)
+            .where(UsageEventRow.parent_request_id == row.request_id)
+            .order_by(UsageEventRow.stream_seq)
+        )
+        attempt_ids = list((await session.scalars(attempts)).all())
+        event = read_columns(UsageEventRead, row, attempt_event_ids=attempt_ids)
     return json_response(event)
 
 

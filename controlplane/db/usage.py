@@ -22,6 +22,8 @@ class UsageEventRow(Base):
     __tablename__ = "usage_events"
     part_of_config: ClassVar[bool] = False
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # set on the event of an attempt that did not answer: the request it was part of (rollups skip its count)
+    parent_request_id: Mapped[str | None] = mapped_column(String(64), index=True)
     stream_seq: Mapped[int] = mapped_column(BigInteger, unique=True, index=True)
     time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -75,6 +75,7 @@ def event_row(event: UsageEvent, *, stream_seq: int, now: datetime) -> dict[str,
     tokens = event.tokens
     return {
         "request_id": event.request_id,
+        "parent_request_id": event.parent_request_id,
         "stream_seq": stream_seq,
         "time": from_unix_ms(event.time),
         "ingested_at": now,
@@ -179,9 +180,10 @@ def rollup_rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for event in events:
         hour = event["time"].replace(minute=0, second=0, microsecond=0)
         key = (hour, *(event[name] or NO_VALUE for name in ROLLUP_DIMENSIONS))
+        counted = event["parent_request_id"] is None  # an attempt's event: its tokens and cost, not a request
         metrics = (
-            1,
-            int(event["status"] >= 400),
+            int(counted),
+            int(counted and event["status"] >= 400),
             int(event["estimated"]),
             *(event[name] for name in _COUNTED_COLUMNS),
             event["cost_micro_usd"],

@@ -61,6 +61,7 @@ FINISH_REASONS: dict[str, str] = {
     "TOO_MANY_TOOL_CALLS": "stop",
     "MISSING_THOUGHT_SIGNATURE": "stop",
     "MALFORMED_RESPONSE": "stop",
+    "MODEL_ARMOR": "content_filter",  # Vertex AI only: a Model Armor template blocked the answer
 }
 
 _encoder = msgspec.json.Encoder()

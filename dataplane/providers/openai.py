@@ -33,11 +33,11 @@ def replace_model(body: bytes, model: str, *, include_usage: bool = False) -> by
     fields = _fields_decoder.decode(body)
     fields["model"] = msgspec.Raw(_encoder.encode(model))
     if include_usage:
-        fields["stream_options"] = _with_include_usage(fields.get("stream_options"))
+        fields["stream_options"] = with_include_usage(fields.get("stream_options"))
     return _encoder.encode(fields)
 
 
-def _with_include_usage(options: msgspec.Raw | None) -> msgspec.Raw:
+def with_include_usage(options: msgspec.Raw | None) -> msgspec.Raw:
     # the body was validated first (dataplane.body): stream_options is an object or null
     decoded = _fields_decoder.decode(options) if options is not None and bytes(options) != b"null" else {}
     if bytes(decoded.get("include_usage", b"")) == b"true" and options is not None:

@@ -117,5 +117,7 @@ def admit_rate_limits(
         cost={REQUESTS: 1, TOKENS: reserved_tokens},
         new_count_reset=limiter.new_count_reset_seconds(),
     )
+    # an earlier attempt's headers give way to this one's
+    record.response_headers[:] = [h for h in record.response_headers if not h[0].startswith(b"x-ratelimit-")]
     record.response_headers.extend((name.encode(), value.encode()) for name, value in headers.items())
     return RateLimitAdmission(limiter, held)

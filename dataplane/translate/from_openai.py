@@ -1,6 +1,7 @@
 """OpenAI chat answers → Anthropic answers: a completion → a message, a stream of chunks → Messages events
 (message_start, one content block per text run or tool call, message_delta with the stop reason and usage,
-message_stop). The finish reason maps through `stop_reasons`, the original kept as `provider_stop_reason`.
+message_stop). The finish reason maps through `stop_reasons`, the original kept as `provider_stop_reason` (the
+provider's own value when the completion was itself translated, as from Gemini or Cohere).
 Usage: Anthropic's `input_tokens` excludes the cached prompt tokens, which go to `cache_read_input_tokens`."""
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _chunk_decoder = msgspec.json.Decoder(ChunkOrError)
 
 def anthropic_usage(usage: OpenAIUsage) -> Usage:
     cached = (usage.prompt_tokens_details.cached_tokens or 0) if usage.prompt_tokens_details else 0
+    if not cached and isinstance(usage.prompt_cache_hit_tokens, int):  # DeepSeek's own field, as usage_extract reads
+        cached = min(usage.prompt_cache_hit_tokens, usage.prompt_tokens)
     return Usage(
         input_tokens=max(0, usage.prompt_tokens - cached),
         output_tokens=usage.completion_tokens,
@@ -74,7 +77,7 @@ def anthropic_message(completion: ChatCompletion) -> Message:
         content=blocks,
         stop_reason=reason or "end_turn",
         usage=anthropic_usage(completion.usage) if completion.usage is not None else None,
-        provider_stop_reason=choice.finish_reason or msgspec.UNSET,
+        provider_stop_reason=choice.provider_finish_reason or choice.finish_reason or msgspec.UNSET,
     )
 
 

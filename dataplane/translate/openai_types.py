@@ -61,8 +61,9 @@ class NamedToolChoice(msgspec.Struct, frozen=True):
     type: str = "function"
 
 
-class ResponseFormat(msgspec.Struct, frozen=True):
+class ResponseFormat(msgspec.Struct, frozen=True, omit_defaults=True):
     type: str
+    json_schema: dict[str, Any] | None = None  # {"name", "schema", ...} when type is json_schema
 
 
 class StreamOptions(msgspec.Struct, frozen=True):

@@ -1,13 +1,15 @@
-"""Anthropic Messages request → OpenAI chat request, so `/v1/messages` can reach OpenAI-protocol and mock
-targets. Anything OpenAI chat cannot express is refused with a 400 naming the field, except the two hints that
-only shape the answer: `thinking` (no chat-completions equivalent; dropped) and the `is_error` flag of a tool
-result (the text is sent as is).
+"""Anthropic Messages request → OpenAI chat request, so `/v1/messages` can reach every target that is not
+Anthropic (through the chat endpoint's attempt for its kind, dataplane.messages_translated). Anything OpenAI chat
+cannot express is refused with a 400 naming the field (and the kind's own adapter refuses what its provider cannot
+take), except the hints that only shape the answer: `thinking` and `output_config.effort` (no chat-completions
+equivalent; dropped) and the `is_error` flag of a tool result (the text is sent as is).
 
 - `system` → a leading system message; `tool_result` blocks → `tool` messages (before the rest of the turn);
 - text and image blocks → content parts (base64 sources → `data:` URLs); `tool_use` → `tool_calls`;
 - thinking blocks of earlier assistant turns are the model's own and are not replayed to another provider;
 - `stop_sequences` → `stop`, `metadata.user_id` → `user`, `tool_choice` any → "required", tool → named,
-  `disable_parallel_tool_use` → `parallel_tool_calls: false`; streams ask for `stream_options.include_usage`.
+  `disable_parallel_tool_use` → `parallel_tool_calls: false`; streams ask for `stream_options.include_usage`;
+- structured output (`output_config.format`, or the beta's `output_format`) → `response_format` json_schema.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataplane.translate.openai_types import (
     ImageUrl,
     NamedFunction,
     NamedToolChoice,
+    ResponseFormat,
     StreamOptions,
     ToolCall,
     ToolDef,
@@ -41,7 +44,7 @@ def encode_request(request: MessagesRequest) -> bytes:
 
 def openai_request(request: MessagesRequest) -> ChatRequest:
     if request.top_k is not None:
-        raise InvalidParameterError("`top_k` is not supported by OpenAI-protocol targets.", param="top_k")
+        raise InvalidParameterError("`top_k` is supported only by Anthropic targets.", param="top_k")
     messages: list[ChatMessage] = []
     if request.system:
         messages.append(ChatMessage(role="system", content=_system_text(request.system)))
@@ -53,7 +56,7 @@ def openai_request(request: MessagesRequest) -> ChatRequest:
         for number, tool in enumerate(request.tools):
             if tool.type not in (None, "custom"):
                 raise InvalidParameterError(
-                    f"Anthropic server tools ({tool.type}) are not supported by OpenAI-protocol targets.",
+                    f"Anthropic server tools ({tool.type}) are supported only by Anthropic targets.",
                     param=f"tools[{number}]",
                 )
             tools.append(ToolDef(function=FunctionDef(tool.name, tool.description, tool.input_schema)))
@@ -71,7 +74,22 @@ def openai_request(request: MessagesRequest) -> ChatRequest:
         tool_choice=_tool_choice(request.tool_choice),
         parallel_tool_calls=_parallel(request.tool_choice) if tools else None,
         user=request.metadata.user_id if request.metadata is not None else None,
+        response_format=_response_format(request),
     )
+
+
+def _response_format(request: MessagesRequest) -> ResponseFormat | None:
+    output_format, param = request.output_format, "output_format"
+    if request.output_config is not None and request.output_config.format is not None:
+        output_format, param = request.output_config.format, "output_config.format"
+    if output_format is None:
+        return None
+    if output_format.type != "json_schema" or output_format.schema is None:
+        raise InvalidParameterError(
+            f"Only `json_schema` output formats with a `schema` can be translated, not {output_format.type!r}.",
+            param=param,
+        )
+    return ResponseFormat(type="json_schema", json_schema={"name": "output", "schema": output_format.schema})
 
 
 def _system_text(system: str | list[Block]) -> str:
@@ -150,7 +168,7 @@ def _result_text(block: Block, param: str) -> str:
     for number, part in enumerate(content):
         if part.type != "text":
             raise InvalidParameterError(
-                "OpenAI-protocol targets take only text in tool results.", param=f"{param}.content[{number}]"
+                "Targets other than Anthropic take only text in tool results.", param=f"{param}.content[{number}]"
             )
         texts.append(part.text or "")
     return "\n".join(texts)
@@ -158,5 +176,5 @@ def _result_text(block: Block, param: str) -> str:
 
 def _unsupported(block: Block, param: str) -> InvalidParameterError:
     return InvalidParameterError(
-        f"Content blocks of type {block.type!r} are not supported by OpenAI-protocol targets.", param=param
+        f"Content blocks of type {block.type!r} are supported only by Anthropic targets.", param=param
     )

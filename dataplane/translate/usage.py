@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from dataplane.anthropic_wire import Usage as AnthropicUsage
 from shared.usage import TokenUsage
@@ -22,6 +23,8 @@ class OpenAIUsage(msgspec.Struct, frozen=True):
     total_tokens: int = 0
     prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
+    # DeepSeek's cached input (its answers may lack `prompt_tokens_details`); UNSET is not encoded
+    prompt_cache_hit_tokens: int | UnsetType = UNSET
 
 
 def from_anthropic(usage: AnthropicUsage) -> TokenUsage:

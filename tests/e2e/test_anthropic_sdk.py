@@ -67,6 +67,9 @@ def openai_sdk(gateway: Gateway, key: str) -> Iterator[openai.OpenAI]:
         yield sdk
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="text")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="usage")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="passthrough")
 def test_messages_pass_through_to_anthropic_with_the_beta_header_and_unknown_fields(
     claude_sdk: anthropic.Anthropic, fake_claude: FakeAnthropicProvider
 ) -> None:
@@ -87,6 +90,9 @@ def test_messages_pass_through_to_anthropic_with_the_beta_header_and_unknown_fie
     assert body["model"] == CLAUDE_UPSTREAM and body["future_option"] == {"keep": True}
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="stream_text")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="stream_usage")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="finish_reason")
 def test_a_passthrough_stream_is_assembled_by_the_anthropic_sdk(claude_sdk: anthropic.Anthropic) -> None:
     with claude_sdk.messages.stream(model="claude", max_tokens=64, messages=[{"role": "user", "content": "Hi"}]) as s:
         final = s.get_final_message()
@@ -94,6 +100,8 @@ def test_a_passthrough_stream_is_assembled_by_the_anthropic_sdk(claude_sdk: anth
     assert final.stop_reason == "end_turn" and final.usage.output_tokens == 15
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="stream_text")
+@pytest.mark.conformance(provider="mock", ingress="messages", feature="text")
 def test_messages_reach_openai_and_mock_targets_translated(claude_sdk: anthropic.Anthropic) -> None:
     hello: list[anthropic.types.MessageParam] = [{"role": "user", "content": "Hello"}]
     with claude_sdk.messages.stream(model="gpt", max_tokens=64, messages=hello) as stream:
@@ -102,6 +110,10 @@ def test_messages_reach_openai_and_mock_targets_translated(claude_sdk: anthropic
     assert mocked.content[0].type == "text" and mocked.content[0].text == "Mock reply to: Hello"
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="stream_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="parallel_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="tool_no_args")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="finish_reason")
 def test_openai_sdk_streams_tool_calls_from_an_anthropic_target(
     openai_sdk: openai.OpenAI, fake_claude: FakeAnthropicProvider
 ) -> None:
@@ -126,6 +138,7 @@ def test_openai_sdk_streams_tool_calls_from_an_anthropic_target(
     assert finish == ["tool_calls"]
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="errors")
 def test_an_anthropic_rate_limit_reaches_the_openai_sdk_as_a_rate_limit_error(
     openai_sdk: openai.OpenAI, fake_claude: FakeAnthropicProvider
 ) -> None:

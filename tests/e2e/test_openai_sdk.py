@@ -45,6 +45,8 @@ def client(gateway: Gateway, key: str) -> Iterator[openai.OpenAI]:
         yield sdk
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="chat", feature="text")
+@pytest.mark.conformance(provider="openai_compatible", ingress="chat", feature="usage")
 def test_chat_completion_reaches_the_upstream_with_its_model_and_credentials(
     client: openai.OpenAI, upstream: FakeOpenAIProvider, key: str
 ) -> None:
@@ -62,6 +64,8 @@ def test_chat_completion_reaches_the_upstream_with_its_model_and_credentials(
     assert key not in forwarded.body.decode() and all(key not in value for value in forwarded.headers.values())
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="chat", feature="stream_text")
+@pytest.mark.conformance(provider="openai_compatible", ingress="chat", feature="stream_usage")
 def test_streaming_chat_completion_is_assembled_by_the_sdk(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
         model=ROUTE,

@@ -3,7 +3,8 @@
 `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`: a queued reply first (its
 fixture path is relative to the gemini fixture folder, e.g. `generate_content/safety.json`); then a wrong or
 missing `x-goog-api-key` → 400 `api_key_invalid.json` (as Gemini answers it); a body that is not a JSON object
-→ 400 `invalid_argument.json`; a stream → `stream.sse`; otherwise `good.json`."""
+→ 400 `invalid_argument.json`; a stream → `stream.sse`; otherwise `good.json`.
+`:batchEmbedContents` (same checks) → `embeddings/good.json`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class FakeGemini(ReplayServer):
             return Reply(400, "generate_content/api_key_invalid.json")
         if json_object(request.body) is None:
             return Reply(400, "generate_content/invalid_argument.json")
+        if ":batchEmbedContents" in request.path:
+            return Reply(200, "embeddings/good.json")
         if ":streamGenerateContent" in request.path:
             return Reply(200, "stream_generate_content/stream.sse")
         return Reply(200, "generate_content/good.json")

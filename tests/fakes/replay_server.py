@@ -8,6 +8,7 @@ each); every other fixture is sent as one JSON body."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import deque
 from collections.abc import Callable
@@ -25,11 +26,13 @@ _EVENT_END = re.compile(rb"\r?\n\r?\n")
 
 
 class Reply(msgspec.Struct, frozen=True):
-    """A canned answer: `fixture` is a file name in the server's fixture directory."""
+    """A canned answer: `fixture` is a file name in the server's fixture directory; an `.sse` fixture's events
+    are `chunk_delay` seconds apart (so the gateway has sent the first ones on before the next arrives)."""
 
     status: int
     fixture: str
     headers: dict[str, str] = {}
+    chunk_delay: float = 0.0
 
 
 Answer = Callable[[RecordedRequest], Reply]
@@ -76,7 +79,9 @@ class ReplayServer(LoopbackServer):
         response = web.StreamResponse(status=reply.status, headers={"Content-Type": SSE_CONTENT_TYPE, **reply.headers})
         await response.prepare(request)
         try:
-            for event in split_sse_events(body):
+            for number, event in enumerate(split_sse_events(body)):
+                if number and reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
                 await response.write(event)
             await response.write_eof()
         except ConnectionResetError:

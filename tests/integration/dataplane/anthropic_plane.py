@@ -14,9 +14,9 @@ import httpx
 import httpx2
 import msgspec
 import openai
-from starlette.applications import Starlette
 
 from dataplane.app import create_app
+from dataplane.asgi import DataPlaneApp
 from dataplane.settings import DataPlaneSettings
 from shared.snapshot import DeploymentSpec, ProviderSpec, RouteSpec, Snapshot, TeamSpec
 from tests.conftest import TestSecrets
@@ -31,7 +31,7 @@ GPT_UPSTREAM = "gpt-4.1-upstream"
 
 @dataclass(frozen=True)
 class Plane:
-    app: Starlette
+    app: DataPlaneApp
     client: httpx.AsyncClient  # raw HTTP to the data plane
     sdk_http: httpx2.AsyncClient  # the SDKs' HTTP client, talking to the app in process
     key: ClientKey

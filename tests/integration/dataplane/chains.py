@@ -9,13 +9,22 @@ from dataclasses import dataclass
 
 import httpx
 import msgspec
-from starlette.applications import Starlette
 
 from dataplane.app import create_app
+from dataplane.asgi import DataPlaneApp
 from dataplane.runtime import Resilience
 from dataplane.settings import DataPlaneSettings
 from shared.route_policy import RoutePolicy, RouteRule
-from shared.snapshot import DeploymentSpec, PriceSpec, ProviderSpec, RouteSpec, Snapshot, TeamSpec
+from shared.snapshot import (
+    BudgetSpec,
+    DeploymentSpec,
+    PriceSpec,
+    ProviderSpec,
+    RateLimitSpec,
+    RouteSpec,
+    Snapshot,
+    TeamSpec,
+)
 from tests.conftest import TestSecrets
 from tests.fakes.scripted_upstream import ScriptedUpstream
 from tests.integration.dataplane.conftest import wait_for_version
@@ -38,11 +47,12 @@ class Hop:
     name: str
     upstream: ScriptedUpstream
     timeout_seconds: float = 10.0
+    require_price: bool = False
 
 
 @dataclass(frozen=True)
 class Chain:
-    app: Starlette
+    app: DataPlaneApp
     client: httpx.AsyncClient
     auth: dict[str, str]
 
@@ -60,6 +70,8 @@ def chain_snapshot(
     rules: list[RouteRule] | None = None,
     policy: RoutePolicy | None = None,
     prices: list[PriceSpec] | None = None,
+    rate_limits: list[RateLimitSpec] | None = None,
+    budgets: list[BudgetSpec] | None = None,
 ) -> Snapshot:
     """One route whose targets are `hops`, in that priority order; each hop has its own provider and deployment
     (`deployment-<index>`), which `rules` may name."""
@@ -85,6 +97,7 @@ def chain_snapshot(
                 provider_id=provider_id,
                 model=UPSTREAM_MODEL,
                 timeout_seconds=hop.timeout_seconds,
+                require_price=hop.require_price,
             )
         )
     return Snapshot(
@@ -95,6 +108,8 @@ def chain_snapshot(
         providers=providers,
         deployments=deployments,
         prices=prices or [],
+        rate_limits=rate_limits or [],
+        budgets=budgets or [],
         routes=[
             RouteSpec(
                 id="route-1",
@@ -121,11 +136,21 @@ async def serving_chain(
     rules: list[RouteRule] | None = None,
     policy: RoutePolicy | None = None,
     prices: list[PriceSpec] | None = None,
+    rate_limits: list[RateLimitSpec] | None = None,
+    budgets: list[BudgetSpec] | None = None,
 ) -> AsyncIterator[Chain]:
     """Publish the chain's snapshot over NATS and run a data plane on it until it serves that version."""
     key = make_key(test_secrets.secret_key)
     snapshot = chain_snapshot(
-        test_secrets.secret_key, hops, key, strategy=strategy, rules=rules, policy=policy, prices=prices
+        test_secrets.secret_key,
+        hops,
+        key,
+        strategy=strategy,
+        rules=rules,
+        policy=policy,
+        prices=prices,
+        rate_limits=rate_limits,
+        budgets=budgets,
     )
     await publish(nats_url, nats_prefix, sign_snapshot(snapshot, test_secrets.signing_key))
     app = create_app(settings, resilience=resilience)

@@ -25,7 +25,7 @@ async def sdk_through_gateway(
     *,
     kind: str,
     base_url: str,
-    api_key: str,
+    api_key: str | None,
     upstream_model: str,
     settings: DataPlaneSettings,
     test_secrets: TestSecrets,

@@ -48,6 +48,9 @@ async def plane(
         yield started
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="text")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="finish_reason")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="usage")
 async def test_passthrough_answers_with_the_providers_message_and_records_its_usage(
     plane: Plane, fake_anthropic: FakeAnthropicProvider, dp_settings: DataPlaneSettings
 ) -> None:
@@ -71,6 +74,7 @@ async def test_passthrough_answers_with_the_providers_message_and_records_its_us
     )
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="passthrough")
 async def test_passthrough_forwards_the_body_byte_for_byte_except_the_model_and_the_beta_header(
     plane: Plane, fake_anthropic: FakeAnthropicProvider
 ) -> None:
@@ -104,6 +108,9 @@ async def test_passthrough_forwards_the_body_byte_for_byte_except_the_model_and_
     assert "x-custom-client-header" not in seen.headers
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="stream_text")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="stream_usage")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="passthrough")
 async def test_a_passthrough_stream_is_relayed_byte_for_byte_and_assembled_by_the_sdk(
     plane: Plane, fake_anthropic: FakeAnthropicProvider, dp_settings: DataPlaneSettings
 ) -> None:
@@ -124,6 +131,9 @@ async def test_a_passthrough_stream_is_relayed_byte_for_byte_and_assembled_by_th
     assert events[request_id].stream is True
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="stream_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="parallel_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="tool_no_args")
 async def test_a_streamed_tool_use_and_thinking_reach_the_sdk_intact(
     plane: Plane, fake_anthropic: FakeAnthropicProvider
 ) -> None:
@@ -152,6 +162,7 @@ async def test_a_streamed_tool_use_and_thinking_reach_the_sdk_intact(
         (404, "not_found.json", anthropic.NotFoundError),
     ],
 )
+@pytest.mark.conformance(provider="anthropic", ingress="messages", feature="errors")
 async def test_provider_errors_reach_the_sdk_as_anthropic_sent_them(
     plane: Plane,
     fake_anthropic: FakeAnthropicProvider,
@@ -203,6 +214,11 @@ async def test_a_bearer_key_works_as_well_as_x_api_key(plane: Plane) -> None:
     assert message.content[0].type == "text"
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="text")
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="system")
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="stop_sequences")
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="finish_reason")
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="usage")
 async def test_messages_reach_an_openai_target_translated_both_ways(
     plane: Plane, fake_openai: FakeOpenAIProvider, dp_settings: DataPlaneSettings
 ) -> None:
@@ -223,6 +239,8 @@ async def test_messages_reach_an_openai_target_translated_both_ways(
     assert events[raw.headers["x-request-id"]].tokens.output == expected["usage"]["completion_tokens"]
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="stream_text")
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="stream_usage")
 async def test_a_stream_from_an_openai_target_is_assembled_by_the_anthropic_sdk(
     plane: Plane, fake_openai: FakeOpenAIProvider
 ) -> None:
@@ -234,6 +252,7 @@ async def test_a_stream_from_an_openai_target_is_assembled_by_the_anthropic_sdk(
     assert json.loads(fake_openai.requests[0].body)["stream_options"] == {"include_usage": True}
 
 
+@pytest.mark.conformance(provider="openai_compatible", ingress="messages", feature="errors")
 async def test_an_openai_error_reaches_the_anthropic_sdk_with_its_status(
     plane: Plane, fake_openai: FakeOpenAIProvider
 ) -> None:
@@ -244,6 +263,8 @@ async def test_an_openai_error_reaches_the_anthropic_sdk_with_its_status(
     assert error_body(caught.value)["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.conformance(provider="mock", ingress="messages", feature="text")
+@pytest.mark.conformance(provider="mock", ingress="messages", feature="stream_text")
 async def test_messages_reach_the_mock_streamed_and_not(plane: Plane) -> None:
     message = await plane.anthropic.messages.create(model="mock", max_tokens=64, messages=HELLO)
     assert message.content[0].type == "text" and message.content[0].text == "Mock reply to: Hello"

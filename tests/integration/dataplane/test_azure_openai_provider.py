@@ -55,6 +55,8 @@ def gateway(
     return open_sdk
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="text")
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="usage")
 async def test_completion_goes_to_the_deployment_url_with_the_api_key(
     gateway: OpenSdk, fake_azure: FakeAzureOpenAI
 ) -> None:
@@ -69,6 +71,9 @@ async def test_completion_goes_to_the_deployment_url_with_the_api_key(
     assert json.loads(seen.body)["model"] == DEPLOYMENT
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="stream_text")
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="stream_usage")
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="finish_reason")
 async def test_stream_keeps_azure_filter_chunk_and_reports_usage(gateway: OpenSdk, fake_azure: FakeAzureOpenAI) -> None:
     async with gateway() as sdk:
         stream = await sdk.chat.completions.create(
@@ -86,6 +91,7 @@ async def test_stream_keeps_azure_filter_chunk_and_reports_usage(gateway: OpenSd
     assert json.loads(fake_azure.requests[0].body)["stream_options"] == {"include_usage": True}
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="stream_tools")
 async def test_streamed_tool_call_assembles(gateway: OpenSdk, fake_azure: FakeAzureOpenAI) -> None:
     fake_azure.enqueue(Reply(200, "stream_tool_calls.sse"))
     async with gateway() as sdk:
@@ -99,6 +105,7 @@ async def test_streamed_tool_call_assembles(gateway: OpenSdk, fake_azure: FakeAz
     assert all(c.usage is None for c in chunks)  # the client did not ask for the usage chunk
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="errors")
 async def test_content_filter_is_a_bad_request_with_azure_code(gateway: OpenSdk, fake_azure: FakeAzureOpenAI) -> None:
     fake_azure.enqueue(Reply(400, "content_filter.json"))
     async with gateway() as sdk:
@@ -108,6 +115,7 @@ async def test_content_filter_is_a_bad_request_with_azure_code(gateway: OpenSdk,
     assert caught.value.code == "content_filter"
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="chat", feature="errors")
 async def test_rate_limit_is_a_429_for_the_sdk(gateway: OpenSdk, fake_azure: FakeAzureOpenAI) -> None:
     fake_azure.enqueue(*[Reply(429, "rate_limited.json", {"retry-after": "0"})] * 6)
     async with gateway() as sdk:
@@ -141,6 +149,8 @@ async def test_usage_events_carry_azure_token_classes(
     assert events[streamed.headers["x-request-id"]].tokens == TokenUsage(input=9, output=3)
 
 
+@pytest.mark.conformance(provider="azure_openai", ingress="messages", feature="text")
+@pytest.mark.conformance(provider="azure_openai", ingress="messages", feature="finish_reason")
 async def test_the_anthropic_endpoint_reaches_an_azure_deployment_translated_both_ways(
     dp_settings: DataPlaneSettings,
     test_secrets: TestSecrets,

@@ -43,6 +43,11 @@ async def plane(
         yield started
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="text")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="system")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="sampling_params")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="finish_reason")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="usage")
 async def test_a_completion_is_translated_both_ways_and_its_usage_recorded(
     plane: Plane, fake_anthropic: FakeAnthropicProvider, dp_settings: DataPlaneSettings
 ) -> None:
@@ -67,6 +72,11 @@ async def test_a_completion_is_translated_both_ways_and_its_usage_recorded(
     assert events[raw.headers["x-request-id"]].tokens == TokenUsage(input=2095, output=503)
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="tools")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="tool_choice")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="parallel_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="tool_no_args")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="finish_reason")
 async def test_parallel_tool_calls_and_empty_arguments_come_back_as_openai_tool_calls(
     plane: Plane, fake_anthropic: FakeAnthropicProvider
 ) -> None:
@@ -90,6 +100,9 @@ async def test_parallel_tool_calls_and_empty_arguments_come_back_as_openai_tool_
     assert [t["name"] for t in sent["tools"]] == ["get_weather", "get_time"]
 
 
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="stream_text")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="stream_tools")
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="stream_usage")
 async def test_a_streamed_tool_call_answer_is_assembled_by_the_sdk(
     plane: Plane, fake_anthropic: FakeAnthropicProvider, dp_settings: DataPlaneSettings
 ) -> None:
@@ -131,6 +144,7 @@ async def test_a_streamed_tool_call_answer_is_assembled_by_the_sdk(
         (529, "overloaded.json", openai.InternalServerError, 3),
     ],
 )
+@pytest.mark.conformance(provider="anthropic", ingress="chat", feature="errors")
 async def test_anthropic_errors_reach_the_openai_sdk_in_openai_format_with_their_status(
     plane: Plane,
     fake_anthropic: FakeAnthropicProvider,

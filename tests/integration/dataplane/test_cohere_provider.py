@@ -54,6 +54,10 @@ def gateway(
     return open_sdk
 
 
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="text")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="sampling_params")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="finish_reason")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="usage")
 async def test_completion_is_translated_both_ways_with_billed_usage(gateway: OpenSdk, fake_cohere: FakeCohere) -> None:
     async with gateway() as sdk:
         reply = await sdk.chat.completions.create(model=ROUTE_NAME, messages=HELLO, max_tokens=50, top_p=0.9)
@@ -72,6 +76,8 @@ async def test_completion_is_translated_both_ways_with_billed_usage(gateway: Ope
     }
 
 
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="stream_text")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="stream_usage")
 async def test_stream_delivers_text_finish_reason_and_usage(gateway: OpenSdk, fake_cohere: FakeCohere) -> None:
     async with gateway() as sdk:
         stream = await sdk.chat.completions.create(
@@ -86,6 +92,11 @@ async def test_stream_delivers_text_finish_reason_and_usage(gateway: OpenSdk, fa
     assert json.loads(fake_cohere.requests[0].body)["stream"] is True
 
 
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="tools")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="parallel_tools")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="tool_no_args")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="stream_tools")
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="finish_reason")
 async def test_tool_calls_come_back_whole_and_streamed(gateway: OpenSdk, fake_cohere: FakeCohere) -> None:
     fake_cohere.enqueue(Reply(200, "tool_calls.json"), Reply(200, "stream_tool_calls.sse"))
     async with gateway() as sdk:
@@ -114,6 +125,7 @@ async def test_tool_calls_come_back_whole_and_streamed(gateway: OpenSdk, fake_co
         (500, "internal_server_error.json", openai.InternalServerError, "internal_server_error"),
     ],
 )
+@pytest.mark.conformance(provider="cohere", ingress="chat", feature="errors")
 async def test_cohere_errors_reach_the_sdk_as_openai_errors(
     gateway: OpenSdk,
     fake_cohere: FakeCohere,

@@ -57,6 +57,12 @@ def gateway(
     return open_sdk
 
 
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="text")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="system")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="sampling_params")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="finish_reason")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="usage")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="usage_reasoning")
 async def test_completion_is_translated_both_ways_with_usage(gateway: OpenSdk, fake_gemini: FakeGemini) -> None:
     async with gateway() as sdk:
         reply = await sdk.chat.completions.create(model=ROUTE_NAME, messages=HELLO, max_tokens=64, temperature=0.5)
@@ -77,6 +83,8 @@ async def test_completion_is_translated_both_ways_with_usage(gateway: OpenSdk, f
     }
 
 
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="stream_text")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="stream_usage")
 async def test_stream_delivers_text_finish_reason_and_usage(gateway: OpenSdk, fake_gemini: FakeGemini) -> None:
     async with gateway() as sdk:
         stream = await sdk.chat.completions.create(
@@ -90,6 +98,12 @@ async def test_stream_delivers_text_finish_reason_and_usage(gateway: OpenSdk, fa
     assert fake_gemini.requests[0].path == f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 
 
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="tools")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="tool_choice")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="parallel_tools")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="tool_no_args")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="stream_tools")
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="finish_reason")
 async def test_parallel_tool_calls_come_back_whole_and_streamed(gateway: OpenSdk, fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(
         Reply(200, "generate_content/function_call.json"),
@@ -125,6 +139,7 @@ async def test_parallel_tool_calls_come_back_whole_and_streamed(gateway: OpenSdk
         (503, "unavailable.json", openai.InternalServerError),
     ],
 )
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="errors")
 async def test_gemini_errors_reach_the_sdk_as_openai_errors(
     gateway: OpenSdk, fake_gemini: FakeGemini, status: int, fixture: str, exception: type[openai.APIStatusError]
 ) -> None:
@@ -139,6 +154,7 @@ async def test_gemini_errors_reach_the_sdk_as_openai_errors(
     )
 
 
+@pytest.mark.conformance(provider="gemini", ingress="chat", feature="image_url", expect="error")
 async def test_a_wrong_key_is_a_502_and_a_remote_image_url_a_400(gateway: OpenSdk, fake_gemini: FakeGemini) -> None:
     fake_gemini.enqueue(Reply(400, "generate_content/api_key_invalid.json"))
     image: list[ChatCompletionMessageParam] = [

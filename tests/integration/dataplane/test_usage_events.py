@@ -14,10 +14,10 @@ import httpx
 import msgspec
 import nats
 from nats.js.errors import NotFoundError
-from starlette.applications import Starlette
 from starlette.types import Message
 
 from dataplane.app import create_app
+from dataplane.asgi import DataPlaneApp
 from dataplane.runtime import Runtime
 from dataplane.settings import DataPlaneSettings
 from dataplane.usage_events import UsageEmitter
@@ -37,7 +37,7 @@ STREAM_CHAT = {**CHAT, "stream": True}
 
 @dataclass(frozen=True)
 class Plane:
-    app: Starlette
+    app: DataPlaneApp
     client: httpx.AsyncClient
     auth: dict[str, str]
     key: ClientKey

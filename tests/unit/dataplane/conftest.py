@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 
 from dataplane.app import create_app
+from dataplane.asgi import DataPlaneApp
 from dataplane.settings import DataPlaneSettings
 from dataplane.upstream import UpstreamClient
 from tests.conftest import TestSecrets
@@ -24,7 +24,7 @@ NOW = 1_800_000_000.0
 
 @dataclass(frozen=True)
 class Gateway:
-    app: Starlette
+    app: DataPlaneApp
     client: httpx.AsyncClient
     key: ClientKey
 
@@ -44,7 +44,7 @@ def dp_settings(tmp_path: Path, test_secrets: TestSecrets) -> DataPlaneSettings:
 
 
 @asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(app: DataPlaneApp) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://dataplane") as client:

@@ -64,7 +64,7 @@ def _spend(budget: BudgetSpec, spent: int, covers: int, *, now: float = NOW) -> 
 
 
 def _admit(gate: BudgetGate, snapshot: Snapshot, tokens: int, *, now: float = NOW) -> BudgetAdmission | None:
-    return gate.admit(snapshot=snapshot, key=KEY, route=ROUTE, record=_record(), reserved_tokens=tokens, now=now)
+    return gate.admit(snapshot=snapshot, key=KEY, route=ROUTE, deployment_id="dep-1", reserved_tokens=tokens, now=now)
 
 
 def _settle(admission: BudgetAdmission | None, cost: int) -> RequestRecord:

@@ -136,3 +136,14 @@ async def test_plane_serves_a_valid_cache_marked_stale(
         # no NATS: rate limits are enforced locally, on the whole limit (README: Rate limits)
         "rate_limit_gossip": {"healthy": False, "replicas": 1, "last_known_replicas": 1},
     }
+
+
+def test_keys_of_one_team_share_their_team_and_environment_strings(test_secrets: TestSecrets) -> None:
+    keys = [make_key(test_secrets.secret_key).spec for _ in range(3)]
+    snapshot = make_snapshot(test_secrets.secret_key, version=1, keys=keys)
+    decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(snapshot), type=type(snapshot))  # own copies, as on NATS
+    view = build_config_view(decoded, master_secret(test_secrets.secret_key))
+    first, *others = view.snapshot.keys
+    assert all(k.team_id is first.team_id and k.environment is first.environment for k in others)
+    assert [k.team_id for k in view.snapshot.keys] == [k.team_id for k in keys]
+    assert view.allowed_routes_by_public_id == {}  # no allow-lists anywhere: every key may call every route

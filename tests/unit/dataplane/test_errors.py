@@ -15,6 +15,7 @@ from dataplane.errors import (
     ModelNotFoundError,
     RequestTooLargeError,
     UpstreamAuthError,
+    UpstreamRelayedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
     error_response,
@@ -111,3 +112,16 @@ async def test_without_any_config_the_plane_is_unready_and_refuses_with_503(
     assert models.status_code == 503
     assert status["config_version"] is None
     assert status["nats_connected"] is False
+
+
+def test_a_relayed_provider_error_keeps_the_providers_message_for_anthropic_clients() -> None:
+    body = b'{"error":{"message":"Invalid max_tokens value","type":"invalid_request_error","code":null}}'
+    relayed = UpstreamRelayedError(422, body, code=None)
+    assert relayed.body() == body  # OpenAI clients get the provider's body as is
+    anthropic = msgspec.json.decode(relayed.anthropic_body())
+    assert anthropic == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "Invalid max_tokens value"},
+    }
+    unreadable = UpstreamRelayedError(500, b"<html>", code=None)
+    assert unreadable.message == "The upstream provider refused the request."

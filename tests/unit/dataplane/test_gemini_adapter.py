@@ -293,7 +293,7 @@ def test_every_documented_finish_reason_has_a_mapping() -> None:
         "FINISH_REASON_UNSPECIFIED", "STOP", "MAX_TOKENS", "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST",
         "PROHIBITED_CONTENT", "SPII", "MALFORMED_FUNCTION_CALL", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
         "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
-        "MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE",
+        "MISSING_THOUGHT_SIGNATURE", "MALFORMED_RESPONSE", "MODEL_ARMOR",
     }  # fmt: skip
     assert set(gemini_decode.FINISH_REASONS) == documented
     assert set(gemini_decode.FINISH_REASONS.values()) <= {"stop", "length", "content_filter"}

@@ -116,3 +116,16 @@ async def test_one_canonical_line_per_request_with_flat_fields(
 def test_admin_tokens_are_redacted_too() -> None:
     redacted = redact_secrets(None, "info", {"event": "token wpa_abcdefghijklmnop was used"})
     assert redacted["event"] == f"token {REDACTED} was used"
+
+
+async def test_a_key_in_the_path_never_reaches_the_canonical_line(
+    capsys: pytest.CaptureFixture[str], gateway: Gateway
+) -> None:
+    capsys.readouterr()
+    response = await gateway.client.get(f"/v1/{gateway.key.token}")
+    assert response.status_code == 404
+    out = capsys.readouterr().out
+    [line] = [msgspec.json.decode(entry) for entry in out.splitlines() if '"request_completed"' in entry]
+    assert line["status"] == 404
+    assert line["error_code"] == "not_found"
+    assert gateway.key.token not in out

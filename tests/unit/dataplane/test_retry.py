@@ -51,7 +51,7 @@ CASES: list[tuple[str, GatewayError, FailureClass, bool, bool]] = [
     ("403", _openai_error(403), FailureClass.UPSTREAM_AUTH, False, False),
     ("404", _openai_error(404, "model_not_found"), FailureClass.CLIENT, False, False),
     ("422", UpstreamStatusError(422), FailureClass.CLIENT, False, False),
-    ("408", UpstreamStatusError(408), FailureClass.CLIENT, False, False),
+    ("408", UpstreamStatusError(408), FailureClass.TIMEOUT, True, True),
     ("a gateway refusal", InvalidRequestError(), FailureClass.CLIENT, False, False),
 ]
 

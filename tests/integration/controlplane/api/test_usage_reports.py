@@ -227,3 +227,46 @@ async def test_the_usage_endpoints_are_in_the_openapi_document(client: httpx.Asy
     paths = (await client.get("/api/v1/openapi.json")).json()["paths"]
     assert "get" in paths["/api/v1/usage"]
     assert "get" in paths["/api/v1/usage/events/{request_id}"]
+
+
+async def test_a_requests_event_lists_the_events_of_its_failed_attempts(
+    client: httpx.AsyncClient, settings: ControlPlaneSettings
+) -> None:
+    team = (await created(client, "teams", {"name": "attempts"}))["id"]
+    served = usage_event(team_id=team, attempts=3)
+    failed = [
+        usage_event(
+            request_id=f"{served.request_id}.{n}",
+            parent_request_id=served.request_id,
+            team_id=team,
+            status=503,
+            attempts=n,
+            tokens=TokenUsage(),
+            cost_micro_usd=0,
+        )
+        for n in (1, 2)
+    ]
+    connection = await nats.connect(settings.nats_url)
+    try:
+        await create_stream(connection.jetstream(), settings.nats_prefix)
+        for event in [*failed, served]:
+            await publish(connection.jetstream(), settings.nats_prefix, event)
+    finally:
+        await connection.close()
+
+    async def listed() -> bool:
+        response = await client.get(f"/api/v1/usage/events/{served.request_id}")
+        return response.status_code == 200 and len(response.json()["attempt_event_ids"]) == 2
+
+    await eventually(listed, what="the request's event with its attempts")
+    event = (await client.get(f"/api/v1/usage/events/{served.request_id}")).json()
+    assert event["attempt_event_ids"] == [f"{served.request_id}.1", f"{served.request_id}.2"]
+    assert event["parent_request_id"] is None
+    attempt = (await client.get(f"/api/v1/usage/events/{served.request_id}.2")).json()
+    assert (attempt["parent_request_id"], attempt["status"], attempt["attempt_event_ids"]) == (
+        served.request_id,
+        503,
+        [],
+    )
+    report = await _report(client, group_by="team", team_id=team)
+    assert (report["totals"]["requests"], report["totals"]["errors"]) == (1, 0)

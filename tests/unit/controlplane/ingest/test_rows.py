@@ -103,3 +103,12 @@ def test_values_a_column_cannot_hold_are_named() -> None:
 def test_money_and_tokens_beyond_32_bits_are_valid() -> None:
     big = _event("big", cost_micro_usd=2**40, tokens=TokenUsage(input=2**33), config_version=2**35)
     assert invalid_reason(_row(big)) is None
+
+
+def test_an_attempts_event_adds_its_tokens_and_cost_but_not_a_request_or_an_error() -> None:
+    failed = _event("r.1", parent_request_id="r", status=503, tokens=TokenUsage(input=4), cost_micro_usd=2)
+    served = _event("r", attempts=2, tokens=TokenUsage(input=10, output=3), cost_micro_usd=9)
+    (rollup,) = rollup_rows([_row(failed, 1), _row(served, 2)])
+    assert (rollup["requests"], rollup["errors"]) == (1, 0)
+    assert (rollup["input_tokens"], rollup["output_tokens"], rollup["cost_micro_usd"]) == (14, 3, 11)
+    assert _row(failed)["parent_request_id"] == "r"

@@ -23,7 +23,9 @@ def data_payloads(events: list[bytes]) -> list[Any]:
     """The decoded `data:` payloads of SSE events (`[DONE]` kept as the string)."""
     payloads = []
     for event in events:
-        for line in event.decode().splitlines():
+        # SSE lines end at "\n" only: str.splitlines() would also split JSON holding U+0085 or U+2028
+        for line in event.decode().split("\n"):
+            line = line.removesuffix("\r")
             if line.startswith("data: "):
                 data = line[len("data: ") :]
                 payloads.append(data if data == "[DONE]" else msgspec.json.decode(data))
