@@ -14,7 +14,7 @@ import httpx
 
 from shared.crypto import load_signing_key, new_b64_key, public_key_b64
 from waypost.embedded import UpOptions, run_up
-from waypost.processes import DATAPLANE_ENV, granian_argv
+from waypost.processes import granian_argv
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,9 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if args.command in ("controlplane", "dataplane"):
-        if args.command == "dataplane":
-            for name, value in DATAPLANE_ENV.items():
-                os.environ.setdefault(name, value)  # read by glibc when Granian starts
         argv_ = granian_argv(f"{args.command}.app:make_app", host=args.host, port=args.port, workers=args.workers)
         os.execv(argv_[0], argv_)  # noqa: S606 - replaces this process with Granian
     if args.command == "migrate":

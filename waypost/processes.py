@@ -95,11 +95,6 @@ def http_ok(url: str, headers: Mapping[str, str] | None = None) -> Callable[[], 
     return check
 
 
-# glibc's malloc keeps one arena per thread that ever allocated (the snapshot is decoded in a worker thread):
-# two arenas kept a data plane's RSS about 28 MiB lower after a few 100k-key snapshots when measured (bench)
-DATAPLANE_ENV = {"MALLOC_ARENA_MAX": "2"}
-
-
 def granian_argv(target: str, *, host: str, port: int, workers: int) -> list[str]:
     return [
         executable("granian"),
@@ -134,8 +129,6 @@ def start_plane(
     `children` at once (so the caller stops it even if it never gets ready), wait until ready; return its URL.
     `name` (default: the plane) names the child and its log file."""
     argv = granian_argv(f"{plane}.app:make_app", host=host, port=port, workers=1)
-    if plane == "dataplane":
-        env = {**DATAPLANE_ENV, **env}
     if cpu is not None:
         argv = ["taskset", "-c", str(cpu), *argv]
     name = name or plane
