@@ -20,7 +20,7 @@ from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
 from dataplane.observability import RequestRecord, record_of
 from dataplane.openai_wire import ChatRequestView
-from dataplane.providers import mock
+from dataplane.providers import mock, openai
 from dataplane.providers.openai_family import (
     openai_protocol_builder,
     openai_protocol_classifier,
@@ -58,8 +58,18 @@ async def chat_completions(request: Request) -> Response:
         reserved_tokens=reservation_tokens(chat, body_size=len(body)),
     )
 
+    client_headers = openai.forwarded_headers(request.headers)
+
     async def call(target: Target, seconds_left: float) -> Response:
-        return await answer_chat(body, chat, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
+        return await answer_chat(
+            body,
+            chat,
+            target=target,
+            record=record,
+            runtime=runtime,
+            seconds_left=seconds_left,
+            client_headers=client_headers,
+        )
 
     return await call_with_fallback(
         request_targets(request, route, view=view, key=key, body=body, runtime=runtime),
@@ -71,10 +81,18 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def answer_chat(
-    body: bytes, chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
+    body: bytes,
+    chat: ChatRequestView,
+    *,
+    target: Target,
+    record: RequestRecord,
+    runtime: Runtime,
+    seconds_left: float,
+    client_headers: dict[str, str] | None = None,
 ) -> Response:
     """One attempt at an OpenAI chat request against a target of any kind: an OpenAI chat completion as JSON, or
-    an EventStreamResponse of OpenAI chunks. /v1/messages sends its translated requests here too."""
+    an EventStreamResponse of OpenAI chunks. /v1/messages sends its translated requests here too. `client_headers`
+    (the allow-listed `openai-beta`) go to OpenAI-protocol targets with the body."""
     if target.provider.kind == "mock":
         return answer_with_mock(chat, target=target, record=record, runtime=runtime)
     adapter = CHAT_ADAPTERS.get(target.provider.kind)
@@ -88,8 +106,11 @@ async def answer_chat(
             runtime=runtime,
             seconds_left=seconds_left,
             client_wants_usage=chat.wants_usage_chunk,
+            client_headers=client_headers,
         )
-    return await answer_with_openai(body, target=target, record=record, runtime=runtime, seconds_left=seconds_left)
+    return await answer_with_openai(
+        body, target=target, record=record, runtime=runtime, seconds_left=seconds_left, client_headers=client_headers
+    )
 
 
 def answer_with_mock(chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime) -> Response:
@@ -112,16 +133,19 @@ async def answer_with_openai(
     runtime: Runtime,
     seconds_left: float,
     build: Callable[..., UpstreamRequest] | None = None,
+    client_headers: dict[str, str] | None = None,
 ) -> Response:
     """One non-streaming attempt, bounded by the deployment's timeout and what is left of the deadline. `build`
     replaces the chat-completions request builder (dataplane.providers.openai_endpoints: other OpenAI endpoints)."""
-    upstream_request = (build or openai_protocol_builder(target))(
+    build_request = build or openai_protocol_builder(target)
+    upstream_request = build_request(
         body,
         target=target,
         stream=False,
         timeout_seconds=min(target.deployment.timeout_seconds, seconds_left),
         connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
     )
+    upstream_request = openai.with_headers(upstream_request, client_headers)
     started = time.perf_counter()
     try:
         reply = await runtime.upstream.send(upstream_request)
@@ -144,18 +168,21 @@ async def open_openai_stream(
     seconds_left: float,
     client_wants_usage: bool = False,
     build: Callable[..., UpstreamRequest] | None = None,
+    client_headers: dict[str, str] | None = None,
 ) -> Response:
     """One streaming attempt, returned once its first chunk is in hand (nothing has reached the client, so any
     failure up to here may still fall over). The deployment's timeout bounds each read; the deadline bounds the
     wait for the first chunk only: a committed stream may outlast it. Usage is always asked of the provider; its
     usage-only chunk reaches the client only if the client asked for it. `build` as for `answer_with_openai`."""
-    upstream_request = (build or openai_protocol_builder(target))(
+    build_request = build or openai_protocol_builder(target)
+    upstream_request = build_request(
         body,
         target=target,
         stream=True,
         connect_timeout_seconds=runtime.resilience.retry.connect_timeout_seconds,
         include_usage=True,
     )
+    upstream_request = openai.with_headers(upstream_request, client_headers)
     scanner = StreamUsageScanner(
         prompt_bytes=len(body),
         hide_usage_chunk=not client_wants_usage,

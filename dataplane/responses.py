@@ -50,7 +50,6 @@ JSON = "application/json"
 # is beta or preview (Together, OpenRouter, Mistral), undocumented (DeepSeek) or version-dependent (Ollama, vLLM,
 # generic openai_compatible) are translated.
 PASSTHROUGH_KINDS = frozenset({"openai", "xai", "groq", "fireworks"})
-FORWARDED_HEADERS = ("openai-beta",)
 _routing_decoder = msgspec.json.Decoder(ResponsesRoutingView)
 
 
@@ -71,7 +70,7 @@ async def responses(request: Request) -> Response:
     limit = routing.max_output_tokens
     reserved = prompt_tokens_estimate(len(body)) + (limit if limit and limit > 0 else DEFAULT_MAX_OUTPUT_TOKENS)
     admit(runtime=runtime, view=view, key=key, route=route, record=record, reserved_tokens=reserved)
-    client_headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+    client_headers = openai.forwarded_headers(request.headers)
     translated = TranslatedResponses(body, response_id=f"resp_{record.request_id.replace('-', '')}")
 
     async def call(target: Target, seconds_left: float) -> Response:

@@ -3,6 +3,8 @@ JSON is forwarded with only `model` replaced, and the classification of upstream
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from dataplane.errors import GatewayError, UpstreamAuthError, UpstreamRelayedError, UpstreamStatusError
@@ -25,6 +27,22 @@ class UpstreamErrorEnvelope(msgspec.Struct, frozen=True):
 
 
 _error_decoder = msgspec.json.Decoder(UpstreamErrorEnvelope)
+
+
+# the client's headers an OpenAI-protocol upstream gets as sent (same-protocol passthrough)
+FORWARDED_HEADERS = ("openai-beta",)
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed client headers present in `headers`."""
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+
+
+def with_headers(request: UpstreamRequest, headers: Mapping[str, str] | None) -> UpstreamRequest:
+    """`request` with `headers` added (the built request's own headers win: credentials are never replaced)."""
+    if not headers:
+        return request
+    return msgspec.structs.replace(request, headers={**headers, **request.headers})
 
 
 def replace_model(body: bytes, model: str, *, include_usage: bool = False) -> bytes:

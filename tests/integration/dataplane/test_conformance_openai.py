@@ -222,3 +222,28 @@ async def test_provider_errors_reach_the_openai_sdk_with_their_status_and_code(
             await sdks.openai.chat.completions.create(model=ROUTE_NAME, messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.status_code == status
     assert caught.value.code == json.loads(load_fixture(fixture))["error"]["code"]
+
+
+@kinds("chat", "passthrough", "stream_text")
+async def test_the_openai_beta_header_is_forwarded_and_the_clients_credentials_are_not(
+    gateway: OpenSdks, fake_openai: FakeOpenAIProvider
+) -> None:
+    async with gateway() as sdks:
+        await sdks.openai.chat.completions.create(
+            model=ROUTE_NAME,
+            messages=[{"role": "user", "content": "Hello!"}],
+            extra_headers={"OpenAI-Beta": "assistants=v2", "x-not-forwarded": "1"},
+        )
+        stream = await sdks.openai.chat.completions.create(
+            model=ROUTE_NAME,
+            messages=[{"role": "user", "content": "Hello!"}],
+            stream=True,
+            extra_headers={"OpenAI-Beta": "assistants=v2"},
+        )
+        text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    assert text
+    for received in fake_openai.requests:
+        assert received.headers["openai-beta"] == "assistants=v2"
+        assert received.headers["authorization"] == f"Bearer {fake_openai.api_key}"  # the provider's key, not ours
+        assert "x-not-forwarded" not in received.headers
+    assert len(fake_openai.requests) == 2
