@@ -21,7 +21,13 @@ from starlette.responses import Response
 from dataplane.admission import admit_attempt
 from dataplane.breaker import CircuitBreaker
 from dataplane.config_state import ConfigView
-from dataplane.errors import BudgetExceededError, DeploymentUnpricedError, GatewayError, NoHealthyTargetError
+from dataplane.errors import (
+    BudgetExceededError,
+    DeploymentUnpricedError,
+    GatewayError,
+    NoHealthyTargetError,
+    RateLimitedError,
+)
 from dataplane.observability import RequestRecord
 from dataplane.retry import RetryPolicy, backoff_seconds, decide, for_route, parse_retry_after, retry_after_of
 from dataplane.routing import Target
@@ -66,6 +72,11 @@ async def call_with_fallback(
                 breaker.release()
                 last_error = refusal
                 break
+            except RateLimitedError:
+                breaker.release()
+                if record.attempts and last_error is not None:  # the caller's limit ends the retries: the upstream
+                    raise last_error from None  # failure they followed is the answer, not the limit
+                raise
             except BaseException:
                 breaker.release()
                 raise

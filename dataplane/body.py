@@ -54,14 +54,7 @@ def _param_path(message: str) -> str | None:
 
 
 def decode_chat_request(body: bytes) -> ChatRequestView:
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty; expected a JSON object.")
-    try:
-        return _chat_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise _validation_error(str(exc)) from None
-    except msgspec.DecodeError:
-        raise MalformedJsonError() from None
+    return decode_view(body, _chat_decoder)
 
 
 def decode_view(body: bytes, decoder: msgspec.json.Decoder[ViewT]) -> ViewT:

@@ -13,12 +13,11 @@ from starlette.responses import Response
 
 from dataplane.admission import admit
 from dataplane.attempts import call_with_fallback
-from dataplane.auth import authenticate
-from dataplane.body import decode_chat_request, read_body
+from dataplane.body import decode_chat_request
 from dataplane.chat_adapters import CHAT_ADAPTERS
 from dataplane.errors import UpstreamTimeoutError, UpstreamUnavailableError
 from dataplane.estimate import reservation_tokens
-from dataplane.observability import RequestRecord, record_of
+from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import mock, openai
 from dataplane.providers.openai_family import (
@@ -26,8 +25,9 @@ from dataplane.providers.openai_family import (
     openai_protocol_classifier,
     reasoning_in_completion,
 )
+from dataplane.request_start import start_request
 from dataplane.routing import Target, authorize, request_targets
-from dataplane.runtime import Runtime, runtime_of
+from dataplane.runtime import Runtime
 from dataplane.streaming import EventStreamResponse, iterate
 from dataplane.upstream import UpstreamRequest, UpstreamStream
 from dataplane.usage_extract import StreamUsageScanner, completion_usage, scanned
@@ -36,15 +36,8 @@ JSON = "application/json"
 
 
 async def chat_completions(request: Request) -> Response:
-    runtime = runtime_of(request)
-    record = record_of(request)
-    view = runtime.admit_view()
-    record.config_version = view.version
-    key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.set_principal(key)
-    body = await read_body(
-        request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
-    )
+    started = await start_request(request, authorization=request.headers.get("authorization"))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
     chat = decode_chat_request(body)
     record.stream = chat.wants_stream
     route = authorize(chat.model, view=view, key=key)

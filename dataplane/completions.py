@@ -19,16 +19,16 @@ from starlette.responses import Response
 
 from dataplane.admission import admit
 from dataplane.attempts import call_with_fallback
-from dataplane.auth import authenticate
-from dataplane.body import decode_view, read_body
+from dataplane.body import decode_view
 from dataplane.chat import answer_with_openai, open_openai_stream
 from dataplane.completions_wire import CompletionRequestView
 from dataplane.endpoint_support import COMPLETIONS_KINDS, supporting_targets
 from dataplane.estimate import prompt_tokens_estimate
-from dataplane.observability import RequestRecord, record_of
+from dataplane.observability import RequestRecord
 from dataplane.providers import mock_text, openai_endpoints
+from dataplane.request_start import start_request
 from dataplane.routing import Target, authorize, request_targets
-from dataplane.runtime import Runtime, runtime_of
+from dataplane.runtime import Runtime
 from dataplane.streaming import EventStreamResponse, iterate
 
 JSON = "application/json"
@@ -37,15 +37,8 @@ _build_openai = functools.partial(openai_endpoints.build_request, endpoint="comp
 
 
 async def completions(request: Request) -> Response:
-    runtime = runtime_of(request)
-    record = record_of(request)
-    view = runtime.admit_view()
-    record.config_version = view.version
-    key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.set_principal(key)
-    body = await read_body(
-        request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
-    )
+    started = await start_request(request, authorization=request.headers.get("authorization"))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
     completion = decode_view(body, _request_decoder)
     record.stream = completion.wants_stream
     route = authorize(completion.model, view=view, key=key)

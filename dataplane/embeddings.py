@@ -24,16 +24,16 @@ from starlette.responses import Response
 
 from dataplane.admission import admit
 from dataplane.attempts import call_with_fallback
-from dataplane.auth import authenticate
-from dataplane.body import decode_view, read_body
+from dataplane.body import decode_view
 from dataplane.chat import answer_with_openai
 from dataplane.embeddings_wire import EmbeddingsRequestView, encode_response, texts_of
 from dataplane.endpoint_support import EMBEDDINGS_KINDS, supporting_targets
 from dataplane.estimate import prompt_tokens_estimate
-from dataplane.observability import RequestRecord, record_of
+from dataplane.observability import RequestRecord
 from dataplane.providers import cohere, cohere_embed, gemini, gemini_embed, mock_text, openai_endpoints
+from dataplane.request_start import start_request
 from dataplane.routing import Target, authorize, request_targets
-from dataplane.runtime import Runtime, runtime_of
+from dataplane.runtime import Runtime
 from dataplane.upstream_calls import send_json
 from shared.usage import TokenUsage
 
@@ -44,15 +44,8 @@ _build_openai = functools.partial(openai_endpoints.build_request, endpoint="embe
 
 
 async def embeddings(request: Request) -> Response:
-    runtime = runtime_of(request)
-    record = record_of(request)
-    view = runtime.admit_view()
-    record.config_version = view.version
-    key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.set_principal(key)
-    body = await read_body(
-        request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
-    )
+    started = await start_request(request, authorization=request.headers.get("authorization"))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
     embed = decode_view(body, _request_decoder)
     route = authorize(embed.model, view=view, key=key)
     record.route = route.name

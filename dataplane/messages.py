@@ -19,7 +19,7 @@ nothing."""
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
@@ -28,24 +28,20 @@ from starlette.responses import Response
 from dataplane.admission import admit
 from dataplane.anthropic_wire import MessageRoutingView, TokenCount
 from dataplane.attempts import call_with_fallback
-from dataplane.auth import authenticate
-from dataplane.body import read_body
-from dataplane.config_state import ConfigView
-from dataplane.errors import InvalidParameterError, InvalidRequestError, MalformedJsonError
+from dataplane.body import decode_view
 from dataplane.estimate import prompt_tokens_estimate
 from dataplane.messages_translated import TranslatedMessages, anthropic_error_event
-from dataplane.observability import RequestRecord, record_of
+from dataplane.observability import RequestRecord
 from dataplane.providers import anthropic
 from dataplane.providers.vertex_messages import forward_messages_to_vertex, forwards_messages
+from dataplane.request_start import start_request
 from dataplane.routing import Target, authorize, request_targets
-from dataplane.runtime import Runtime, runtime_of
+from dataplane.runtime import Runtime
 from dataplane.translate.anthropic_tap import AnthropicTap
 from dataplane.translate.usage import from_anthropic as from_anthropic_usage
 from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
-from shared.snapshot import KeySpec
 
 JSON = "application/json"
-ViewT = TypeVar("ViewT")
 _routing_decoder = msgspec.json.Decoder(MessageRoutingView)
 _encoder = msgspec.json.Encoder()
 
@@ -64,33 +60,10 @@ def authorization_of(request: Request) -> str | None:
     return f"Bearer {api_key}" if api_key else request.headers.get("authorization")
 
 
-def decode_routing(body: bytes, decoder: msgspec.json.Decoder[ViewT]) -> ViewT:
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty; expected a JSON object.")
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidParameterError(f"Invalid request: {exc}.") from None
-    except msgspec.DecodeError:
-        raise MalformedJsonError() from None
-
-
-async def _begin(request: Request) -> tuple[Runtime, RequestRecord, ConfigView, KeySpec, bytes]:
-    runtime = runtime_of(request)
-    record = record_of(request)
-    view = runtime.admit_view()
-    record.config_version = view.version
-    key = authenticate(authorization_of(request), view=view, master=runtime.master, now=runtime.clock())
-    record.set_principal(key)
-    body = await read_body(
-        request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
-    )
-    return runtime, record, view, key, body
-
-
 async def messages(request: Request) -> Response:
-    runtime, record, view, key, body = await _begin(request)
-    routing = decode_routing(body, _routing_decoder)
+    started = await start_request(request, authorization=authorization_of(request))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
+    routing = decode_view(body, _routing_decoder)
     record.stream = routing.wants_stream
     route = authorize(routing.model, view=view, key=key)
     record.route = route.name
@@ -171,8 +144,9 @@ async def _passthrough(
 
 
 async def count_tokens(request: Request) -> Response:
-    runtime, record, view, key, body = await _begin(request)
-    routing = decode_routing(body, _count_decoder)
+    started = await start_request(request, authorization=authorization_of(request))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
+    routing = decode_view(body, _count_decoder)
     route = authorize(routing.model, view=view, key=key)
     record.route = route.name
     targets = request_targets(request, route, view=view, key=key, body=body, runtime=runtime)

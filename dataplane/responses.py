@@ -24,20 +24,20 @@ from starlette.responses import Response
 
 from dataplane.admission import admit
 from dataplane.attempts import call_with_fallback
-from dataplane.auth import authenticate
-from dataplane.body import decode_chat_request, read_body
+from dataplane.body import decode_chat_request, decode_view
 from dataplane.chat import answer_chat
 from dataplane.chat_adapters import CHAT_ADAPTERS
-from dataplane.errors import InvalidParameterError, InvalidRequestError, MalformedJsonError, MissingParameterError
+from dataplane.errors import InvalidRequestError, MissingParameterError
 from dataplane.estimate import DEFAULT_MAX_OUTPUT_TOKENS, prompt_tokens_estimate
-from dataplane.observability import RequestRecord, record_of
+from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import openai
 from dataplane.providers.openai_family import openai_protocol_classifier
+from dataplane.request_start import start_request
 from dataplane.responses_wire import Response as ResponseObject
 from dataplane.responses_wire import ResponsesRequest, ResponsesRoutingView, TextConfig, TextFormat
 from dataplane.routing import Target, authorize, request_targets
-from dataplane.runtime import Runtime, runtime_of
+from dataplane.runtime import Runtime
 from dataplane.streaming import EventStreamResponse
 from dataplane.translate import from_openai, responses_answer, responses_request
 from dataplane.translate.responses_tap import ResponsesTap, response_usage
@@ -54,15 +54,8 @@ _routing_decoder = msgspec.json.Decoder(ResponsesRoutingView)
 
 
 async def responses(request: Request) -> Response:
-    runtime = runtime_of(request)
-    record = record_of(request)
-    view = runtime.admit_view()
-    record.config_version = view.version
-    key = authenticate(request.headers.get("authorization"), view=view, master=runtime.master, now=runtime.clock())
-    record.set_principal(key)
-    body = await read_body(
-        request.stream(), content_length=request.headers.get("content-length"), limit=runtime.settings.max_body_bytes
-    )
+    started = await start_request(request, authorization=request.headers.get("authorization"))
+    runtime, record, view, key, body = started.runtime, started.record, started.view, started.key, started.body
     routing = decode_routing(body)
     record.stream = routing.wants_stream
     route = authorize(routing.model, view=view, key=key)
@@ -100,14 +93,7 @@ def speaks_openai_chat(kind: str) -> bool:
 
 
 def decode_routing(body: bytes) -> ResponsesRoutingView:
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty; expected a JSON object.")
-    try:
-        routing = _routing_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidParameterError(f"Invalid request: {exc}.") from None
-    except msgspec.DecodeError:
-        raise MalformedJsonError() from None
+    routing = decode_view(body, _routing_decoder)
     if not routing.input:
         raise MissingParameterError("Missing required parameter: 'input'.", param="input")
     return routing

@@ -36,13 +36,14 @@ class Window:
     kept up to date as counts arrive, and summed again only when the window has moved on to another bucket: the
     admission of every request reads them."""
 
-    __slots__ = ("_oldest", "_oldest_used", "_totals", "buckets")
+    __slots__ = ("_oldest", "_oldest_used", "_tokens_used_known", "_totals", "buckets")
 
     def __init__(self) -> None:
         self.buckets: dict[int, Counts] = {}
         self._oldest: int | None = None  # the first live bucket the cached totals are for
         self._totals: Counts = [0, 0, 0]  # sums over the buckets >= _oldest
         self._oldest_used: list[int | None] = [None, None]  # [requests, tokens]: the oldest live bucket using them
+        self._tokens_used_known = True  # False once a release may have emptied the oldest bucket holding tokens
 
     def _counts(self, bucket: int) -> Counts:
         counts = self.buckets.get(bucket)
@@ -66,6 +67,7 @@ class Window:
                 if counts[TOKENS_ADDED] > counts[TOKENS_RELEASED] and (used[1] is None or bucket < used[1]):
                     used[1] = bucket
             self._oldest, self._totals, self._oldest_used = oldest, totals, used
+            self._tokens_used_known = True
         return self._totals
 
     def _changed(self, bucket: int, deltas: Counts) -> None:
@@ -77,10 +79,12 @@ class Window:
         counts = self.buckets[bucket]
         if counts[REQUESTS] > 0 and (self._oldest_used[0] is None or bucket < self._oldest_used[0]):
             self._oldest_used[0] = bucket
-        if deltas[TOKENS_RELEASED]:  # a release may leave a bucket without tokens: find the oldest again
-            self._oldest = None
-        elif counts[TOKENS_ADDED] > counts[TOKENS_RELEASED] and (
-            self._oldest_used[1] is None or bucket < self._oldest_used[1]
+        if deltas[TOKENS_RELEASED]:  # a release may leave a bucket without tokens: looked up again when asked
+            self._tokens_used_known = False
+        elif (
+            self._tokens_used_known
+            and counts[TOKENS_ADDED] > counts[TOKENS_RELEASED]
+            and (self._oldest_used[1] is None or bucket < self._oldest_used[1])
         ):
             self._oldest_used[1] = bucket
 
@@ -115,6 +119,13 @@ class Window:
     def oldest_used_bucket(self, now: float, *, tokens: bool) -> int | None:
         """The oldest live bucket that holds requests (or tokens), whose expiry frees room first."""
         self._live(now)
+        if tokens and not self._tokens_used_known:  # settlements released tokens since it was known
+            assert self._oldest is not None
+            self._oldest_used[1] = min(
+                (b for b, c in self.buckets.items() if b >= self._oldest and c[TOKENS_ADDED] > c[TOKENS_RELEASED]),
+                default=None,
+            )
+            self._tokens_used_known = True
         return self._oldest_used[1 if tokens else 0]
 
     def prune(self, now: float) -> None:

@@ -146,3 +146,16 @@ async def test_when_no_target_fits_the_budget_the_refusal_names_it(
     assert response.json()["error"]["code"] == "budget_exceeded"
     assert "team budget" in response.json()["error"]["message"]
     assert (len(primary.requests), len(fallback.requests)) == (0, 0)
+
+
+async def test_a_retry_the_rate_limit_refuses_ends_with_the_upstream_failure_it_followed(
+    chain_with: Any, upstreams: tuple[ScriptedUpstream, ScriptedUpstream]
+) -> None:
+    primary, fallback = upstreams
+    primary.script(UNAVAILABLE)
+    limit = RateLimitSpec(id="rl-1", scope="team", scope_id=TEAM_ID, requests_per_minute=1)
+    async with chain_with(rate_limits=[limit]) as chain:
+        response = await chain.client.post("/v1/chat/completions", headers=chain.auth, json=CHAT)
+    assert response.status_code == 503
+    assert response.headers["x-waypost-attempts"] == "1"
+    assert (len(primary.requests), len(fallback.requests)) == (1, 0)
