@@ -39,9 +39,7 @@ class AdmissionPlan:
     reserved_tokens: int
 
 
-def admit(
-    *, runtime: Runtime, view: ConfigView, key: KeySpec, route: RouteSpec, record: RequestRecord, reserved_tokens: int
-) -> None:
+def admit(*, view: ConfigView, key: KeySpec, route: RouteSpec, record: RequestRecord, reserved_tokens: int) -> None:
     """Every endpoint that calls a model calls this once, after authorization and before routing; the limits are
     checked per attempt (`admit_attempt`)."""
     record.reserved_tokens = reserved_tokens

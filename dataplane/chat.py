@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +30,7 @@ from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime
 from dataplane.streaming import EventStreamResponse, iterate
 from dataplane.upstream import UpstreamRequest, UpstreamStream
+from dataplane.upstream_calls import replayed
 from dataplane.usage_extract import StreamUsageScanner, completion_usage, scanned
 
 JSON = "application/json"
@@ -43,7 +44,6 @@ async def chat_completions(request: Request) -> Response:
     route = authorize(chat.model, view=view, key=key)
     record.route = route.name
     admit(
-        runtime=runtime,
         view=view,
         key=key,
         route=route,
@@ -207,15 +207,4 @@ async def open_openai_stream(
         record.usage, record.usage_estimated = scanner.result()  # what the client got, if it left early
         await committed.aclose()
 
-    return EventStreamResponse(_replayed(first, chunks), record=record, upstream_timed=True, on_close=close)
-
-
-async def _replayed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        yield first
-        async for chunk in rest:
-            yield chunk
-    finally:
-        closer = getattr(rest, "aclose", None)
-        if closer is not None:
-            await closer()
+    return EventStreamResponse(replayed(first, chunks), record=record, upstream_timed=True, on_close=close)

@@ -50,7 +50,7 @@ async def completions(request: Request) -> Response:
         endpoint="text completions (/v1/completions)",
     )
     reserved = prompt_tokens_estimate(len(body)) + completion.reserved_output_tokens()
-    admit(runtime=runtime, view=view, key=key, route=route, record=record, reserved_tokens=reserved)
+    admit(view=view, key=key, route=route, record=record, reserved_tokens=reserved)
 
     async def call(target: Target, seconds_left: float) -> Response:
         if target.provider.kind == "mock":

@@ -57,7 +57,6 @@ async def embeddings(request: Request) -> Response:
     )
     # embeddings produce no output tokens: the input's size is the whole reservation
     admit(
-        runtime=runtime,
         view=view,
         key=key,
         route=route,

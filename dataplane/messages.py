@@ -68,8 +68,8 @@ async def messages(request: Request) -> Response:
     route = authorize(routing.model, view=view, key=key)
     record.route = route.name
     reserved = prompt_tokens_estimate(len(body)) + max(routing.max_tokens, 1)
-    admit(runtime=runtime, view=view, key=key, route=route, record=record, reserved_tokens=reserved)
-    client_headers = {name: request.headers[name] for name in anthropic.FORWARDED_HEADERS if name in request.headers}
+    admit(view=view, key=key, route=route, record=record, reserved_tokens=reserved)
+    client_headers = anthropic.forwarded_headers(request.headers)
     translated = TranslatedMessages(body)
 
     async def call(target: Target, seconds_left: float) -> Response:
@@ -154,7 +154,7 @@ async def count_tokens(request: Request) -> Response:
     if not anthropic_targets:
         estimate = TokenCount(input_tokens=prompt_tokens_estimate(len(body)))
         return Response(_encoder.encode(estimate), media_type=JSON, headers={"x-waypost-estimated": "true"})
-    client_headers = {name: request.headers[name] for name in anthropic.FORWARDED_HEADERS if name in request.headers}
+    client_headers = anthropic.forwarded_headers(request.headers)
 
     async def call(target: Target, seconds_left: float) -> Response:
         upstream_request = anthropic.build_messages_request(

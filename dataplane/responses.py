@@ -62,7 +62,7 @@ async def responses(request: Request) -> Response:
     record.route = route.name
     limit = routing.max_output_tokens
     reserved = prompt_tokens_estimate(len(body)) + (limit if limit and limit > 0 else DEFAULT_MAX_OUTPUT_TOKENS)
-    admit(runtime=runtime, view=view, key=key, route=route, record=record, reserved_tokens=reserved)
+    admit(view=view, key=key, route=route, record=record, reserved_tokens=reserved)
     client_headers = openai.forwarded_headers(request.headers)
     translated = TranslatedResponses(body, response_id=f"resp_{record.request_id.replace('-', '')}")
 
@@ -117,7 +117,7 @@ def build_responses_request(
         connect_timeout_seconds=connect_timeout_seconds,
     )
     url = f"{target.provider.base_url.rstrip('/')}/responses"
-    return msgspec.structs.replace(chat, url=url, headers={**chat.headers, **client_headers})
+    return openai.with_headers(msgspec.structs.replace(chat, url=url), client_headers)
 
 
 async def passthrough(

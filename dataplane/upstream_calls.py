@@ -89,7 +89,7 @@ async def open_converted_stream(
         raise
     finally:
         record.add_upstream(time.perf_counter() - started)
-    return EventStreamResponse(_replayed(first, events), record=record, upstream_timed=True, on_close=stream.aclose)
+    return EventStreamResponse(replayed(first, events), record=record, upstream_timed=True, on_close=stream.aclose)
 
 
 async def converted(
@@ -119,7 +119,8 @@ async def converted(
             record_usage(record, converter.usage, prompt_bytes=prompt_bytes, output_chars=converter.output_chars)
 
 
-async def _replayed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def replayed(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`first`, then the rest, closing the rest however the iteration ends."""
     try:
         yield first
         async for event in rest:

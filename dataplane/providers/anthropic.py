@@ -19,6 +19,12 @@ from dataplane.upstream import UpstreamRequest
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed client headers present in `headers`."""
+    return {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+
+
 # Anthropic error type → (HTTP status, OpenAI error type), for errors met inside a stream (no status line) and
 # for rendering an Anthropic error to an OpenAI client (https://docs.anthropic.com/en/api/errors)
 ERROR_TYPES: dict[str, tuple[int, str]] = {

@@ -15,7 +15,7 @@ from dataplane.errors import GatewayError, UpstreamStatusError, UpstreamUnavaila
 from dataplane.translate.openai_types import ChatCompletion, ChunkChoice, ChunkDelta
 from dataplane.translate.sse import SseEvent, SseParser
 from dataplane.translate.stop_reasons import anthropic_stop_reason
-from dataplane.translate.usage import OpenAIUsage, from_anthropic, from_openai
+from dataplane.translate.usage import OpenAIUsage, from_openai
 from shared.usage import TokenUsage
 
 _encoder = msgspec.json.Encoder()
@@ -199,10 +199,3 @@ def _event(event: StreamEvent) -> bytes:
 
 def encode(message: Message) -> bytes:
     return _encoder.encode(message)
-
-
-def anthropic_usage_of(message: Message) -> TokenUsage | None:
-    """The TokenUsage of a translated message (its counts came from the OpenAI usage)."""
-    if message.usage is None:
-        return None
-    return from_anthropic(message.usage)
