@@ -167,6 +167,23 @@ OPENAI_COMPATIBLE_KINDS = (
     "ollama",
     "vllm",
 )
+# the base URL a provider of each kind gets when it is created without one (the public API); kinds missing here
+# (openai_compatible, vllm, azure_openai, vertex_ai, bedrock) require one. The mock is served in the data plane.
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together": "https://api.together.xyz/v1",
+    "deepseek": "https://api.deepseek.com",
+    "xai": "https://api.x.ai/v1",
+    "fireworks": "https://api.fireworks.ai/inference/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "ollama": "http://localhost:11434/v1",
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "cohere": "https://api.cohere.com",
+    "mock": "",
+}
 PROVIDER_KINDS = (
     "openai",
     *OPENAI_COMPATIBLE_KINDS,

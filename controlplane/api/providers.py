@@ -16,6 +16,7 @@ from controlplane.api.fields import HttpUrl, Name
 from controlplane.api.resource import Created, Resource, assign_fields, read_columns
 from controlplane.db.models import Provider, new_id
 from shared.crypto import MasterSecret
+from shared.snapshot import DEFAULT_BASE_URLS
 
 # Kept equal to shared.snapshot.PROVIDER_KINDS (a unit test checks), spelled out so the schema lists them.
 ProviderKind = Literal[
@@ -79,34 +80,6 @@ class ProviderRead(msgspec.Struct, frozen=True, kw_only=True):
 
 # the public API of each OpenAI-compatible kind, from its documentation (equal to the data plane's
 # dataplane.providers.compat table, a unit test checks); vllm and openai_compatible have none: base_url is required
-_COMPATIBLE_BASE_URLS = {
-    "mistral": "https://api.mistral.ai/v1",
-    "groq": "https://api.groq.com/openai/v1",
-    "together": "https://api.together.xyz/v1",
-    "deepseek": "https://api.deepseek.com",
-    "xai": "https://api.x.ai/v1",
-    "fireworks": "https://api.fireworks.ai/inference/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "ollama": "http://localhost:11434/v1",
-}
-
-
-def _default_base_url(kind: str) -> str | None:
-    if kind in _COMPATIBLE_BASE_URLS:
-        return _COMPATIBLE_BASE_URLS[kind]
-    if kind == "openai":
-        return "https://api.openai.com/v1"
-    if kind == "anthropic":
-        return "https://api.anthropic.com/v1"
-    if kind == "gemini":
-        return "https://generativelanguage.googleapis.com"
-    if kind == "cohere":
-        return "https://api.cohere.com"
-    if kind == "mock":
-        return ""  # served inside the data plane
-    return None
-
-
 _SERVICE_ACCOUNT_FIELDS = ("client_email", "private_key", "token_uri")
 
 
@@ -150,7 +123,7 @@ def _seal(master: MasterSecret, provider_id: str, credentials: ProviderCredentia
 
 
 async def create_provider(*, session: AsyncSession, master: MasterSecret, data: ProviderCreate) -> Created[Provider]:
-    base_url = data.base_url if data.base_url is not None else _default_base_url(data.kind)
+    base_url = data.base_url if data.base_url is not None else DEFAULT_BASE_URLS.get(data.kind)
     errors = _credential_errors(data.kind, data.credentials)
     if base_url is None:
         errors.insert(0, FieldError("$.base_url", f"required for kind {data.kind!r}"))

@@ -43,7 +43,6 @@ class CompatQuirks(msgspec.Struct, frozen=True, kw_only=True):
     """How one kind differs from OpenAI's chat completions. The defaults are OpenAI's behaviour."""
 
     source: str  # the documentation the entries come from
-    default_base_url: str | None = None
     auth_optional: bool = False  # the server needs no key (no credentials: no Authorization header)
     send_stream_options: bool = True  # False: never send stream_options (the provider rejects it)
     usage_placement: str = "usage-only chunk"  # where a stream's usage arrives (documentation, README)
@@ -66,14 +65,12 @@ QUIRKS: Mapping[str, CompatQuirks] = MappingProxyType(
         "openai_compatible": _OPENAI,
         "mistral": CompatQuirks(
             source="https://docs.mistral.ai/api/ (client-python ChatCompletionRequest; unknown fields answer 422)",
-            default_base_url="https://api.mistral.ai/v1",
             send_stream_options=False,
             usage_placement="last chunk (with finish_reason)",
             renamed_fields=(("max_completion_tokens", "max_tokens"), ("seed", "random_seed")),
         ),
         "groq": CompatQuirks(
             source="https://console.groq.com/docs/openai, https://console.groq.com/docs/errors",
-            default_base_url="https://api.groq.com/openai/v1",
             usage_placement="last chunk's x_groq.usage (and usage with include_usage)",
             refused_fields=frozenset({"logprobs", "logit_bias", "top_logprobs"}),
             single_choice=True,
@@ -82,12 +79,10 @@ QUIRKS: Mapping[str, CompatQuirks] = MappingProxyType(
         ),
         "together": CompatQuirks(
             source="https://docs.together.ai/docs/error-codes (stream usage: last chunk, include_usage honoured)",
-            default_base_url="https://api.together.xyz/v1",
             usage_placement="last chunk",
         ),
         "deepseek": CompatQuirks(
             source="https://api-docs.deepseek.com/quick_start/error_codes (usage: prompt_cache_hit/miss_tokens)",
-            default_base_url="https://api.deepseek.com",
             renamed_fields=(("max_completion_tokens", "max_tokens"),),
             credit_status=402,
             # its chat API documents string message content and response_format types text and json_object only
@@ -96,24 +91,20 @@ QUIRKS: Mapping[str, CompatQuirks] = MappingProxyType(
         ),
         "xai": CompatQuirks(
             source="https://docs.cloud.google.com/vertex-ai/generative-ai/docs/partner-models/grok/capabilities/reasoning",
-            default_base_url="https://api.x.ai/v1",
             reasoning_in_completion=False,
         ),
         "fireworks": CompatQuirks(
             source="https://docs.fireworks.ai/tools-sdks/openai-compatibility",
-            default_base_url="https://api.fireworks.ai/inference/v1",
             usage_placement="last chunk (with finish_reason)",
         ),
         "openrouter": CompatQuirks(
             source="https://openrouter.ai/docs/api/reference/errors-and-debugging, .../use-cases/usage-accounting",
-            default_base_url="https://openrouter.ai/api/v1",
             usage_placement="last chunk (always; include_usage has no effect)",
             credit_status=402,
             moderation_403=True,
         ),
         "ollama": CompatQuirks(
             source="https://docs.ollama.com/api/openai-compatibility",
-            default_base_url="http://localhost:11434/v1",
             auth_optional=True,
             renamed_fields=(("max_completion_tokens", "max_tokens"),),
         ),

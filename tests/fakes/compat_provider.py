@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from dataplane.providers.compat import quirks_of
+from shared.snapshot import DEFAULT_BASE_URLS
 from tests.fakes.loopback import RecordedRequest
 from tests.fakes.replay_server import FIXTURES, ReplayServer, Reply, json_object
 
@@ -61,7 +61,7 @@ API_KEY = "fake-compat-key"
 
 def base_path(kind: str) -> str:
     """The path part of the kind's public base URL (`/v1` for kinds without one: vllm, openai_compatible)."""
-    default = quirks_of(kind).default_base_url
+    default = DEFAULT_BASE_URLS.get(kind)
     return urlsplit(default).path.rstrip("/") if default else "/v1"
 
 

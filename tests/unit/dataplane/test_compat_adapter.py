@@ -8,7 +8,6 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from controlplane.api.providers import _default_base_url
 from dataplane.config_state import ProviderCredentials
 from dataplane.errors import UpstreamAuthError, UpstreamRelayedError, UpstreamStatusError
 from dataplane.providers.compat import (
@@ -51,16 +50,6 @@ def target(kind: str, api_key: str | None = "sk-up", base_url: str = "http://up.
 def test_every_compatible_kind_has_documented_quirks() -> None:
     assert set(QUIRKS) == set(OPENAI_COMPATIBLE_KINDS)
     assert all(quirks.source.startswith("https://") for quirks in QUIRKS.values())
-
-
-@pytest.mark.parametrize("kind", OPENAI_COMPATIBLE_KINDS)
-def test_the_control_plane_fills_in_the_same_default_base_url(kind: str) -> None:
-    assert _default_base_url(kind) == QUIRKS[kind].default_base_url
-
-
-def test_kinds_without_a_public_api_require_a_base_url() -> None:
-    assert QUIRKS["vllm"].default_base_url is None and QUIRKS["openai_compatible"].default_base_url is None
-    assert QUIRKS["ollama"].default_base_url == "http://localhost:11434/v1"
 
 
 def test_a_kind_outside_the_family_gets_openais_behaviour() -> None:
