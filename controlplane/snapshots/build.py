@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import String, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.db.models import Application, ConfigRevision, Deployment, Environment, Key, Provider, Route, Team
@@ -107,6 +107,10 @@ async def build_snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     async with session.begin():
         await session.connection(execution_options={"isolation_level": _ISOLATION.get(dialect, "REPEATABLE READ")})
+        if dialect == "sqlite":
+            # pysqlite opens a transaction only before a write: without BEGIN each SELECT below would see the
+            # latest commit, and a snapshot could carry a change under the revision before it
+            await session.execute(text("BEGIN"))
         version = await read_revision(session)
         teams = (await session.scalars(select(Team).order_by(Team.id))).all()
         applications = (await session.scalars(select(Application).order_by(Application.id))).all()
