@@ -19,8 +19,10 @@ from dataplane.errors import (
     RequestTooLargeError,
 )
 from dataplane.openai_wire import ChatRequestView
+from dataplane.translate.openai_types import ChatRequest
 
 _chat_decoder = msgspec.json.Decoder(ChatRequestView)
+_full_chat_decoder = msgspec.json.Decoder(ChatRequest)
 ViewT = TypeVar("ViewT")
 _MISSING_FIELD = re.compile(r"^Object missing required field `([^`]+)`")
 _AT_PATH = re.compile(r" - at `\$(.*)`$")
@@ -55,6 +57,17 @@ def _param_path(message: str) -> str | None:
 
 def decode_chat_request(body: bytes) -> ChatRequestView:
     return decode_view(body, _chat_decoder)
+
+
+def decode_full_chat_request(body: bytes) -> ChatRequest:
+    """The whole OpenAI request, for translation to another protocol (the pipeline's view holds only the routing
+    fields; it has already refused a body that is not a chat request)."""
+    try:
+        return _full_chat_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequestError(f"The request cannot be translated for this model: {exc}.") from None
+    except msgspec.DecodeError:
+        raise InvalidRequestError() from None
 
 
 def decode_view(body: bytes, decoder: msgspec.json.Decoder[ViewT]) -> ViewT:

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dataplane.admission import admit
+from dataplane.anthropic_chat import record_message_usage
 from dataplane.anthropic_wire import MessageRoutingView, TokenCount
 from dataplane.attempts import call_with_fallback
 from dataplane.body import decode_view
@@ -38,8 +39,7 @@ from dataplane.request_start import start_request
 from dataplane.routing import Target, authorize, request_targets
 from dataplane.runtime import Runtime
 from dataplane.translate.anthropic_tap import AnthropicTap
-from dataplane.translate.usage import from_anthropic as from_anthropic_usage
-from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
+from dataplane.upstream_calls import open_converted_stream, send_json
 
 JSON = "application/json"
 _routing_decoder = msgspec.json.Decoder(MessageRoutingView)
@@ -131,15 +131,7 @@ async def _passthrough(
         connect_timeout_seconds=connect,
     )
     reply = await send_json(request, classify=anthropic.classify_error, record=record, runtime=runtime)
-    message = anthropic.decode_message(reply)
-    usage = message.usage if message is not None else None
-    output_chars = sum(len(b.text or "") for b in message.content) if message is not None else 0
-    record_usage(
-        record,
-        from_anthropic_usage(usage) if usage is not None else None,
-        prompt_bytes=len(body),
-        output_chars=output_chars,
-    )
+    record_message_usage(record, anthropic.decode_message(reply), prompt_bytes=len(body))
     return Response(reply, media_type=JSON)
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from dataplane.body import decode_full_chat_request
 from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import bedrock, bedrock_decode
-from dataplane.providers.gemini_chat import decode_chat
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
 from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
@@ -20,7 +20,7 @@ async def answer_with_bedrock(
     body: bytes, chat: ChatRequestView, *, target: Target, record: RequestRecord, runtime: Runtime, seconds_left: float
 ) -> Response:
     """One attempt against a Bedrock target, Converse or ConverseStream."""
-    encoded = bedrock.encode_request(decode_chat(body), body=body)
+    encoded = bedrock.encode_request(decode_full_chat_request(body), body=body)
     model = target.deployment.model
     seed = record.request_id.replace("-", "")
     created = int(runtime.clock())

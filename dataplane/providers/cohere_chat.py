@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from dataplane.body import decode_full_chat_request
 from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
 from dataplane.providers import cohere, cohere_decode
-from dataplane.providers.gemini_chat import decode_chat
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
 from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
@@ -21,7 +21,7 @@ async def answer_with_cohere(
 ) -> Response:
     """One attempt against a Cohere target, non-streaming or streaming."""
     model = target.deployment.model
-    encoded = cohere.encode_request(decode_chat(body), body=body, model=model, stream=chat.wants_stream)
+    encoded = cohere.encode_request(decode_full_chat_request(body), body=body, model=model, stream=chat.wants_stream)
     created = int(runtime.clock())
     connect = runtime.resilience.retry.connect_timeout_seconds
     if chat.wants_stream:

@@ -12,18 +12,17 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.responses import Response
 
-from dataplane.anthropic_chat import decode_full_chat_request
-from dataplane.errors import GatewayError, UpstreamAuthError, UpstreamTimeoutError, UpstreamUnavailableError
+from dataplane.anthropic_chat import answer_anthropic_request
+from dataplane.body import decode_full_chat_request
+from dataplane.errors import GatewayError, UpstreamAuthError, UpstreamTimeoutError
 from dataplane.observability import RequestRecord
 from dataplane.openai_wire import ChatRequestView
-from dataplane.providers import anthropic, gemini, gemini_decode, vertex
-from dataplane.providers.gemini_chat import decode_chat
+from dataplane.providers import gemini, vertex
+from dataplane.providers.gemini_chat import answer_gemini_request
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
-from dataplane.translate import from_anthropic, to_anthropic
-from dataplane.translate.usage import from_anthropic as usage_from_anthropic
+from dataplane.translate import to_anthropic
 from dataplane.upstream import UpstreamRequest
-from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
 
 TOKEN_ATTEMPTS = 2  # the cached token, then (if Vertex refused it) a fresh one
 
@@ -47,7 +46,7 @@ async def answer_with_vertex(
         vertex.refuse_url_sources(request)
         encoded = to_anthropic.encode_request(request, stream=chat.wants_stream)
     else:
-        encoded = gemini.encode_request(decode_chat(body), body=body)
+        encoded = gemini.encode_request(decode_full_chat_request(body), body=body)
     deadline = runtime.resilience.monotonic() + seconds_left
     answer = _answer_anthropic if anthropic_model else _answer_gemini
 
@@ -116,28 +115,11 @@ async def _answer_gemini(
     runtime: Runtime,
     deadline: float,
 ) -> Response:
-    seed = record.request_id.replace("-", "")
-    created, model = int(runtime.clock()), target.deployment.model
     request = _build(encoded, target=target, token=token, stream=chat.wants_stream, runtime=runtime, deadline=deadline)
-    if chat.wants_stream:
-        translator = gemini_decode.StreamTranslator(
-            created=created, include_usage=chat.wants_usage_chunk, seed=seed, model=model
-        )
-        return await open_converted_stream(
-            request,
-            classify=classify,
-            converter=translator,
-            record=record,
-            runtime=runtime,
-            seconds_left=time_left(deadline, runtime),
-            prompt_bytes=len(body),
-        )
-    reply = await send_json(request, classify=classify, record=record, runtime=runtime)
-    answer = gemini_decode.decode_response(reply)
-    completion = gemini_decode.openai_completion(answer, created=created, seed=seed, model=model)
-    usage = gemini_decode.token_usage(answer.usage_metadata) if answer.usage_metadata is not None else None
-    record_usage(record, usage, prompt_bytes=len(body), output_chars=gemini_decode.output_chars(completion))
-    return Response(gemini_decode.encode(completion), media_type="application/json")
+    return await answer_gemini_request(
+        request, body, chat, classify=classify, target=target, record=record, runtime=runtime,
+        seconds_left=time_left(deadline, runtime),
+    )  # fmt: skip
 
 
 async def _answer_anthropic(
@@ -151,25 +133,8 @@ async def _answer_anthropic(
     runtime: Runtime,
     deadline: float,
 ) -> Response:
-    created = int(runtime.clock())
     request = _build(encoded, target=target, token=token, stream=chat.wants_stream, runtime=runtime, deadline=deadline)
-    if chat.wants_stream:
-        translator = from_anthropic.StreamTranslator(created=created, include_usage=chat.wants_usage_chunk)
-        return await open_converted_stream(
-            request,
-            classify=classify,
-            converter=translator,
-            record=record,
-            runtime=runtime,
-            seconds_left=time_left(deadline, runtime),
-            prompt_bytes=len(body),
-        )
-    reply = await send_json(request, classify=classify, record=record, runtime=runtime)
-    message = anthropic.decode_message(reply)
-    if message is None:
-        raise UpstreamUnavailableError("The upstream provider sent an unreadable answer.")
-    completion = from_anthropic.openai_completion(message, created=created)
-    output_chars = sum(len(block.text or "") for block in message.content)
-    usage = usage_from_anthropic(message.usage) if message.usage is not None else None
-    record_usage(record, usage, prompt_bytes=len(body), output_chars=output_chars)
-    return Response(from_anthropic.encode(completion), media_type="application/json")
+    return await answer_anthropic_request(
+        request, body, chat, classify=classify, record=record, runtime=runtime,
+        seconds_left=time_left(deadline, runtime),
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from starlette.responses import Response
 
+from dataplane.anthropic_chat import record_message_usage
 from dataplane.errors import GatewayError
 from dataplane.observability import RequestRecord
 from dataplane.providers import anthropic, vertex
@@ -19,8 +20,7 @@ from dataplane.providers.vertex_chat import classify, time_left, with_token
 from dataplane.routing import Target
 from dataplane.runtime import Runtime
 from dataplane.translate.anthropic_tap import AnthropicTap
-from dataplane.translate.usage import from_anthropic as from_anthropic_usage
-from dataplane.upstream_calls import open_converted_stream, record_usage, send_json
+from dataplane.upstream_calls import open_converted_stream, send_json
 
 
 def forwards_messages(target: Target) -> bool:
@@ -67,11 +67,7 @@ async def forward_messages_to_vertex(
                 error_event=error_event,
             )
         reply = await send_json(request, classify=classify, record=record, runtime=runtime)
-        message = anthropic.decode_message(reply)
-        usage = message.usage if message is not None else None
-        output_chars = sum(len(block.text or "") for block in message.content) if message is not None else 0
-        usage_record = from_anthropic_usage(usage) if usage is not None else None
-        record_usage(record, usage_record, prompt_bytes=len(body), output_chars=output_chars)
+        record_message_usage(record, anthropic.decode_message(reply), prompt_bytes=len(body))
         return Response(reply, media_type="application/json")
 
     return await with_token(attempt, target=target, record=record, runtime=runtime)
